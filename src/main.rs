@@ -1,0 +1,43 @@
+//! The `portcullis` binary: one entry point for every subcommand.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Staged releases that roll back on authentication regressions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML (what `crds/` holds).
+    Crds,
+    /// Run a local, Kubernetes-protocol API server for tests and the demo (a test double, not a cluster).
+    LocalCluster(portcullis::sim::LocalClusterArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // kube (ring) and prometheus-http-query share rustls: pick the provider once, first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match cli.command {
+        Command::Crds => {
+            print!("{}", portcullis::api::crds_yaml());
+            Ok(())
+        }
+        Command::LocalCluster(args) => portcullis::sim::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
