@@ -8,3 +8,13 @@ pub mod analysis;
 pub mod api;
 pub mod engine;
 pub mod sim;
+
+/// Selects rustls' ring provider for the whole process. kube and prometheus-http-query share
+/// rustls built without a default provider; every entry point that builds an HTTP client
+/// calls this first. Idempotent.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

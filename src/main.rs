@@ -23,8 +23,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // kube (ring) and prometheus-http-query share rustls: pick the provider once, first.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    portcullis::install_crypto_provider();
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match cli.command {
         Command::Crds => {

@@ -1,6 +1,8 @@
 //! The local cluster: a Kubernetes-protocol API server for tests and the demo.
 //! A test double: real users install Portcullis on a real cluster.
 
+pub mod prometheus;
+
 /// Options of `portcullis local-cluster`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LocalClusterArgs {
