@@ -116,10 +116,10 @@ impl Prometheus {
                     log: self.log_tail(),
                 });
             }
-            if let Ok(resp) = http.get(&ready).send().await {
-                if resp.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(resp) = http.get(&ready).send().await
+                && resp.status().is_success()
+            {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
