@@ -1,0 +1,240 @@
+//! What Portcullis reports about a Rollout. Everything the engine needs to resume after a
+//! restart lives here, so the controller holds no state of its own.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// One sentence on what is happening and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Progressing`, `Paused`, `Analysis`, `Valid`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The release serving users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<Revision>,
+    /// The release under test, while there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Revision>,
+    /// Index into `spec.steps` of the step in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step: Option<i32>,
+    /// `N/M` for `kubectl get` (1-based; `M/M` while promoting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_started_at: Option<Time>,
+    /// Percent of traffic the current step asks for.
+    #[serde(default)]
+    pub desired_weight: i32,
+    /// Percent of traffic the router reports on the canary.
+    #[serde(default)]
+    pub effective_weight: i32,
+    /// Why the rollout is paused, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<PauseReason>,
+    /// Where promotion stands, while promoting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_stage: Option<PromotionStage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_abort: Option<AbortRecord>,
+    /// Revisions that failed and are not retried until a `retry` command or a new template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_revisions: Vec<String>,
+    /// Past revisions, newest first, at most `spec.historyLimit`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+    /// The last command seen, and what was done with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_command: Option<CommandAck>,
+    /// A revision allowed to start inside a freeze window by an explicit command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_override: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum Phase {
+    /// Stable release serving, nothing in flight.
+    Idle,
+    /// A new release waits: freeze window, a gate, or a rejected revision.
+    Blocked,
+    Progressing,
+    Paused,
+    Promoting,
+    Succeeded,
+    Aborted,
+    InvalidSpec,
+}
+
+impl Phase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Phase::Idle => "Idle",
+            Phase::Blocked => "Blocked",
+            Phase::Progressing => "Progressing",
+            Phase::Paused => "Paused",
+            Phase::Promoting => "Promoting",
+            Phase::Succeeded => "Succeeded",
+            Phase::Aborted => "Aborted",
+            Phase::InvalidSpec => "InvalidSpec",
+        }
+    }
+}
+
+/// A release: Portcullis' hash of the pod template, and its images.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+pub struct Revision {
+    pub revision: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum PauseReason {
+    /// A `pause` step without duration: waits for `promote`.
+    Step,
+    /// The `pause` command: waits for `resume`.
+    User,
+    /// Metrics could not be read and `onError: pause`: waits for `resume`.
+    AnalysisError,
+    /// An analysis step ran out of time without enough evidence: waits for `promote`.
+    AnalysisInconclusive,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum PromotionStage {
+    /// The canary grows to full size; the stable track is untouched.
+    ScalingCanary,
+    /// The workload is unpaused and Kubernetes rolls it out.
+    RollingOut,
+    /// Rolled out; traffic moves to the new stable and the canary is removed.
+    Finalizing,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum Verdict {
+    /// Enough evidence that the canary is not worse than the tolerance.
+    Pass,
+    /// Evidence that the canary is worse: abort.
+    Fail,
+    /// Not enough evidence either way yet.
+    Inconclusive,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisStatus {
+    /// Combined verdict over all metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Readings in a row that failed (Prometheus down, empty results, ...).
+    #[serde(default)]
+    pub consecutive_errors: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Traffic is drained (weight 0) until metrics can be read again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reading_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricResult>,
+}
+
+/// One metric's latest numbers and verdict, so a human can see why.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<TrackReading>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<TrackReading>,
+    /// Readings taken.
+    #[serde(default)]
+    pub samples: i64,
+    /// The test statistic (e-value for count metrics; reject at ≥ 1/alpha).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// Canary/stable failure-rate ratio estimate and its confidence interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_lower: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_upper: Option<f64>,
+    /// Failing readings in a row (query metrics).
+    #[serde(default)]
+    pub consecutive_failures: i32,
+    #[serde(default)]
+    pub errors: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+pub struct TrackReading {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AbortRecord {
+    pub revision: Revision,
+    pub reason: String,
+    pub at: Time,
+    /// Failed requests on the canary beyond what the stable rate predicts, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_failed_requests: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum Outcome {
+    Promoted,
+    Aborted,
+    Superseded,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub revision: Revision,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    pub ended_at: Time,
+}
+
+/// Acknowledgement of a command (see `api::command`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandAck {
+    pub id: String,
+    pub verb: String,
+    /// False when the command did not apply in the current state (the message says why).
+    pub accepted: bool,
+    pub message: String,
+    pub at: Time,
+}
