@@ -1,1 +1,85 @@
-//! The pure rollout engine: (spec, status, observations, now) -> decision.
+//! The pure rollout engine: (spec, status, observations, now) → decision.
+//!
+//! No I/O, no clock, no Kubernetes client: the controller observes, calls [`decide`], and
+//! makes the returned desired state so. Level-triggered: the decision is always the whole
+//! desired state, and everything needed to resume lives in the returned status, so running
+//! it twice, or after a restart, is safe. Deciding again with the returned status and the
+//! same observations changes nothing and emits no event.
+
+mod commands;
+mod decision;
+pub mod freeze;
+mod machine;
+mod observations;
+mod report;
+pub mod sizing;
+
+pub use decision::{CanaryDesired, Decision, Desired, Event, EventType, Wants};
+pub use observations::{
+    AnalysisReading, CanaryObservation, GateOutcome, GateResults, Observations, WorkloadObservation,
+};
+
+use crate::api::{Phase, PromotionStage, RolloutSpec, RolloutStatus, rollout::defaults};
+use k8s_openapi::jiff::Timestamp;
+
+/// One decision's inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub spec: &'a RolloutSpec,
+    /// `metadata.generation` of the Rollout.
+    pub generation: Option<i64>,
+    pub status: &'a RolloutStatus,
+    pub observations: &'a Observations,
+    pub now: Timestamp,
+}
+
+/// Decides what should happen next.
+pub fn decide(input: &Input) -> Decision {
+    machine::decide(input)
+}
+
+/// Whether the controller should take an analysis reading now: analysis is configured, a
+/// canary is being judged, and the interval has passed since the last reading.
+pub fn analysis_due(spec: &RolloutSpec, status: &RolloutStatus, now: Timestamp) -> bool {
+    if !analysis_active(spec, status) {
+        return false;
+    }
+    let interval = analysis_interval(spec);
+    match status
+        .analysis
+        .as_ref()
+        .and_then(|a| a.last_reading_at.as_ref())
+    {
+        None => true,
+        Some(last) => machine::elapsed(&last.0, now) >= interval,
+    }
+}
+
+/// Analysis runs while a canary is in flight at or after `startingStep`, until Kubernetes
+/// starts rolling the new revision out.
+pub fn analysis_active(spec: &RolloutSpec, status: &RolloutStatus) -> bool {
+    let Some(analysis) = &spec.analysis else {
+        return false;
+    };
+    if analysis.templates.is_empty() && analysis.metrics.is_empty() {
+        return false;
+    }
+    let step = status.current_step.unwrap_or(0);
+    match status.phase {
+        Some(Phase::Progressing | Phase::Paused) => {
+            status.canary.is_some() && step >= analysis.starting_step.unwrap_or(0)
+        }
+        Some(Phase::Promoting) => status.promotion_stage == Some(PromotionStage::ScalingCanary),
+        _ => false,
+    }
+}
+
+pub(crate) fn analysis_interval(spec: &RolloutSpec) -> std::time::Duration {
+    spec.analysis
+        .as_ref()
+        .and_then(|a| a.interval.as_ref())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(std::time::Duration::from_secs(
+            defaults::ANALYSIS_INTERVAL_SECS,
+        ))
+}

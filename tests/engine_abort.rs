@@ -1,0 +1,273 @@
+//! Aborts: a failed verdict, a manual abort, a missed deadline, unreadable metrics. Each
+//! one moves traffic back and scales the canary down in the same decision.
+
+mod support;
+
+use portcullis::api::{
+    Duration, MetricResult, OnError, Outcome, Phase, Step, TrackReading, Verdict,
+};
+use portcullis::engine::{AnalysisReading, Decision};
+use support::*;
+
+fn analysed() -> World {
+    let steps = vec![Step::set_weight(20), Step::analysis(), Step::set_weight(50)];
+    let mut w = World::new(with_analysis(spec(steps)), rev("v1", "auth:1"), 4);
+    w.step();
+    w.push(rev("v2", "auth:2-bad"));
+    w.settle();
+    w
+}
+
+fn assert_rolled_back(d: &Decision) {
+    assert_eq!(d.status.phase, Some(Phase::Aborted));
+    let desired = d.desired.as_ref().unwrap();
+    assert_eq!(desired.weight, 0, "traffic back on stable");
+    assert_eq!(
+        desired.canary.as_ref().unwrap().replicas,
+        0,
+        "canary scaled to zero"
+    );
+    assert!(
+        desired.workload_paused,
+        "the workload stays on the stable revision"
+    );
+    assert!(!desired.header_routes);
+    assert_eq!(d.status.stable, Some(rev("v1", "auth:1")));
+}
+
+fn failing_reading() -> AnalysisReading {
+    AnalysisReading {
+        verdict: Some(Verdict::Fail),
+        error: None,
+        metrics: vec![MetricResult {
+            name: "login-failure-ratio".into(),
+            verdict: Some(Verdict::Fail),
+            canary: Some(TrackReading {
+                failures: Some(120.0),
+                total: Some(200.0),
+                value: None,
+            }),
+            stable: Some(TrackReading {
+                failures: Some(40.0),
+                total: Some(2000.0),
+                value: None,
+            }),
+            message: Some("canary 60% vs stable 2% failed logins".into()),
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn a_failed_verdict_aborts_in_the_same_decision() {
+    let mut w = analysed();
+    w.obs.analysis = Some(failing_reading());
+    let d = w.step();
+    assert_rolled_back(&d);
+    let abort = d.status.last_abort.as_ref().unwrap();
+    assert_eq!(abort.revision, rev("v2", "auth:2-bad"));
+    assert!(
+        abort.reason.contains("canary 60% vs stable 2%"),
+        "{}",
+        abort.reason
+    );
+    assert_eq!(
+        abort.estimated_failed_requests,
+        Some(116),
+        "120 failed, 200 × 2% expected"
+    );
+    let event = d.events.iter().find(|e| e.reason == "Aborted").unwrap();
+    assert!(
+        event.message.contains("auth:2-bad"),
+        "the event names the revision: {}",
+        event.message
+    );
+    assert_eq!(d.status.history[0].outcome, Outcome::Aborted);
+}
+
+#[test]
+fn a_rejected_revision_is_not_retried_until_retry_or_a_new_template() {
+    let mut w = analysed();
+    w.obs.analysis = Some(failing_reading());
+    w.step();
+    for _ in 0..3 {
+        assert_rolled_back(&w.step());
+    }
+    assert_eq!(w.status.rejected_revisions, ["v2"]);
+
+    w.obs.command = Some("retry:r1".into());
+    let d = w.step();
+    assert_eq!(
+        d.status.phase,
+        Some(Phase::Progressing),
+        "retry starts the canary again"
+    );
+    assert_eq!(d.status.current_step, Some(0));
+    assert!(d.status.rejected_revisions.is_empty());
+    assert_eq!(d.status.last_command.as_ref().unwrap().id, "r1");
+}
+
+#[test]
+fn a_new_template_after_an_abort_starts_a_fresh_canary() {
+    let mut w = analysed();
+    w.obs.analysis = Some(failing_reading());
+    w.step();
+    w.push(rev("v3", "auth:3-fixed"));
+    let d = w.step();
+    assert_eq!(d.status.phase, Some(Phase::Progressing));
+    assert_eq!(d.status.canary, Some(rev("v3", "auth:3-fixed")));
+    assert_eq!(d.status.rejected_revisions, ["v2"], "v2 stays rejected");
+}
+
+#[test]
+fn re_applying_a_rejected_template_is_blocked_with_a_hint() {
+    let mut w = analysed();
+    w.obs.analysis = Some(failing_reading());
+    w.step();
+    w.push(rev("v1", "auth:1"));
+    w.step();
+    w.push(rev("v2", "auth:2-bad"));
+    let d = w.step();
+    assert_eq!(d.status.phase, Some(Phase::Blocked));
+    assert!(d.status.message.as_ref().unwrap().contains("retry"));
+    assert_eq!(d.desired.unwrap().canary, None);
+}
+
+#[test]
+fn a_manual_abort_rolls_back_and_is_acknowledged_once() {
+    let mut w = analysed();
+    w.obs.command = Some("abort:ci-7".into());
+    let d = w.step();
+    assert_rolled_back(&d);
+    let ack = d.status.last_command.clone().unwrap();
+    assert!(ack.accepted);
+    assert_eq!(ack.verb, "abort");
+    assert!(d.events.iter().any(|e| e.reason == "CommandAccepted"));
+    let again = w.step();
+    assert!(
+        again.events.is_empty(),
+        "the same command is not applied twice"
+    );
+    assert_eq!(again.status.last_command, Some(ack));
+}
+
+#[test]
+fn a_canary_that_never_becomes_ready_aborts_at_the_progress_deadline() {
+    let mut s = spec(vec![Step::set_weight(20)]);
+    s.progress_deadline = Some(Duration::from("5m"));
+    let mut w = World::new(s, rev("v1", "auth:1"), 4);
+    w.step();
+    w.canary_ready = false;
+    w.push(rev("v2", "auth:2"));
+    let d = w.step();
+    assert_eq!(d.requeue_after, Some(std::time::Duration::from_secs(300)));
+    w.advance_time(299);
+    assert_eq!(w.step().status.phase, Some(Phase::Progressing));
+    w.advance_time(1);
+    let d = w.step();
+    assert_rolled_back(&d);
+    assert!(
+        d.status
+            .last_abort
+            .unwrap()
+            .reason
+            .starts_with("ProgressDeadlineExceeded")
+    );
+}
+
+#[test]
+fn unreadable_metrics_drain_the_canary_by_default_and_restore_it_when_they_return() {
+    let mut w = analysed();
+    for i in 1..=3 {
+        w.obs.analysis = Some(AnalysisReading::error("prometheus: connection refused"));
+        let d = w.step();
+        assert_eq!(
+            d.desired.unwrap().weight,
+            20,
+            "error {i} is within errorLimit 3"
+        );
+    }
+    w.obs.analysis = Some(AnalysisReading::error("prometheus: connection refused"));
+    let d = w.step();
+    let desired = d.desired.unwrap();
+    assert_eq!(desired.weight, 0, "drained");
+    assert_eq!(
+        desired.canary.unwrap().replicas,
+        0,
+        "replicas router: no canary pods serve"
+    );
+    assert_eq!(d.status.phase, Some(Phase::Progressing), "not aborted");
+    assert!(d.events.iter().any(|e| e.reason == "MetricsUnavailable"));
+
+    w.obs.analysis = Some(AnalysisReading::verdict(Verdict::Inconclusive));
+    let d = w.step();
+    assert_eq!(
+        d.desired.unwrap().weight,
+        20,
+        "metrics back: weight restored"
+    );
+}
+
+#[test]
+fn on_error_pause_holds_until_resume() {
+    let mut w = analysed();
+    w.spec.analysis.as_mut().unwrap().on_error = Some(OnError::Pause);
+    w.spec.analysis.as_mut().unwrap().error_limit = Some(0);
+    w.obs.analysis = Some(AnalysisReading::error("empty result"));
+    let d = w.step();
+    assert_eq!(d.status.phase, Some(Phase::Paused));
+    assert_eq!(d.desired.unwrap().weight, 20, "pause keeps the weight");
+    w.obs.command = Some("resume:1".into());
+    assert_eq!(w.step().status.phase, Some(Phase::Progressing));
+}
+
+#[test]
+fn on_error_abort_aborts() {
+    let mut w = analysed();
+    w.spec.analysis.as_mut().unwrap().on_error = Some(OnError::Abort);
+    w.spec.analysis.as_mut().unwrap().error_limit = Some(0);
+    w.obs.analysis = Some(AnalysisReading::error("prometheus: timeout"));
+    assert_rolled_back(&w.step());
+}
+
+#[test]
+fn errors_never_promote() {
+    let mut w = World::new(
+        with_analysis(spec(vec![Step::set_weight(20)])),
+        rev("v1", "a:1"),
+        4,
+    );
+    w.step();
+    w.push(rev("v2", "a:2"));
+    w.obs.analysis = Some(AnalysisReading::error("no data"));
+    for _ in 0..5 {
+        w.step();
+        w.obs.analysis = Some(AnalysisReading::error("no data"));
+        assert_ne!(w.status.phase, Some(Phase::Promoting));
+        assert_ne!(w.status.phase, Some(Phase::Succeeded));
+    }
+}
+
+#[test]
+fn an_analysis_step_waits_for_evidence_that_the_canary_is_not_worse() {
+    let mut w = analysed();
+    assert_eq!(w.status.current_step, Some(1));
+    for _ in 0..3 {
+        w.obs.analysis = Some(AnalysisReading::verdict(Verdict::Inconclusive));
+        assert_eq!(w.step().status.current_step, Some(1));
+    }
+    w.obs.analysis = Some(AnalysisReading::verdict(Verdict::Pass));
+    let d = w.step();
+    assert_eq!(d.status.current_step, Some(2));
+    assert!(d.events.iter().any(|e| e.reason == "AnalysisPassed"));
+}
+
+#[test]
+fn promote_full_is_refused_after_a_failed_verdict_and_never_promotes_it() {
+    let mut w = analysed();
+    w.obs.analysis = Some(failing_reading());
+    w.obs.command = Some("promote-full:x".into());
+    let d = w.step();
+    assert_rolled_back(&d);
+    assert!(!d.status.last_command.unwrap().accepted);
+}
