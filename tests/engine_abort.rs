@@ -179,6 +179,7 @@ fn a_canary_that_never_becomes_ready_aborts_at_the_progress_deadline() {
 fn unreadable_metrics_drain_the_canary_by_default_and_restore_it_when_they_return() {
     let mut w = analysed();
     for i in 1..=3 {
+        w.advance_time(10);
         w.obs.analysis = Some(AnalysisReading::error("prometheus: connection refused"));
         let d = w.step();
         assert_eq!(
@@ -187,6 +188,7 @@ fn unreadable_metrics_drain_the_canary_by_default_and_restore_it_when_they_retur
             "error {i} is within errorLimit 3"
         );
     }
+    w.advance_time(10);
     w.obs.analysis = Some(AnalysisReading::error("prometheus: connection refused"));
     let d = w.step();
     let desired = d.desired.unwrap();
@@ -242,6 +244,7 @@ fn errors_never_promote() {
     w.obs.analysis = Some(AnalysisReading::error("no data"));
     for _ in 0..5 {
         w.step();
+        w.advance_time(10);
         w.obs.analysis = Some(AnalysisReading::error("no data"));
         assert_ne!(w.status.phase, Some(Phase::Promoting));
         assert_ne!(w.status.phase, Some(Phase::Succeeded));
@@ -253,9 +256,11 @@ fn an_analysis_step_waits_for_evidence_that_the_canary_is_not_worse() {
     let mut w = analysed();
     assert_eq!(w.status.current_step, Some(1));
     for _ in 0..3 {
+        w.advance_time(10);
         w.obs.analysis = Some(AnalysisReading::verdict(Verdict::Inconclusive));
         assert_eq!(w.step().status.current_step, Some(1));
     }
+    w.advance_time(10);
     w.obs.analysis = Some(AnalysisReading::verdict(Verdict::Pass));
     let d = w.step();
     assert_eq!(d.status.current_step, Some(2));
@@ -270,4 +275,14 @@ fn promote_full_is_refused_after_a_failed_verdict_and_never_promotes_it() {
     let d = w.step();
     assert_rolled_back(&d);
     assert!(!d.status.last_command.unwrap().accepted);
+}
+
+#[test]
+fn the_same_reading_fed_twice_in_one_instant_counts_once() {
+    let mut w = analysed();
+    w.obs.analysis = Some(AnalysisReading::error("prometheus: timeout"));
+    w.step();
+    w.obs.analysis = Some(AnalysisReading::error("prometheus: timeout"));
+    let d = w.step();
+    assert_eq!(d.status.analysis.unwrap().consecutive_errors, 1);
 }
