@@ -1,7 +1,11 @@
 //! The local cluster: a Kubernetes-protocol API server for tests and the demo.
 //! A test double: real users install Portcullis on a real cluster.
 
+pub mod apiserver;
+pub mod dataplane;
+pub mod objects;
 pub mod prometheus;
+pub mod workloads;
 
 /// Options of `portcullis local-cluster`.
 #[derive(Debug, Clone, clap::Args)]

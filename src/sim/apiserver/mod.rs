@@ -1,0 +1,1 @@
+//! The local API server: the Kubernetes REST protocol over HTTP on loopback.

@@ -1,0 +1,1 @@
+//! Simulated login traffic over the ready pods, and per-pod counters on `/metrics`.

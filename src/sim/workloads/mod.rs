@@ -1,0 +1,1 @@
+//! Simulated kube-controller-manager and kubelet: Deployments, ReplicaSets and pods.
