@@ -2,12 +2,14 @@
 //!
 //! Module map (see README): `api` (CRD types, validation), `engine` (pure decisions),
 //! `analysis` (judge: pure statistics; providers: Prometheus / HTTP probes),
-//! `sim` (the local test cluster; nothing else depends on it).
+//! `traffic` (routers: weights → objects), `sim` (the local test cluster; nothing else
+//! depends on it).
 
 pub mod analysis;
 pub mod api;
 pub mod engine;
 pub mod sim;
+pub mod traffic;
 
 /// Selects rustls' ring provider for the whole process. kube and prometheus-http-query share
 /// rustls built without a default provider; every entry point that builds an HTTP client
