@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod controller;
 pub mod engine;
 pub mod sim;
 pub mod traffic;

@@ -126,11 +126,9 @@ impl TrafficRouter for GatewayApi {
         // Without a known stable ReplicaSet (no canary yet) the stable Service selects the
         // app's pods: nothing else runs then.
         let stable = match cx.stable_pod_template_hash {
-            Some(hash) => self.owned_service(
-                cx,
-                self.stable_service(),
-                (POD_TEMPLATE_HASH_LABEL, hash),
-            )?,
+            Some(hash) => {
+                self.owned_service(cx, self.stable_service(), (POD_TEMPLATE_HASH_LABEL, hash))?
+            }
             None => {
                 let mut s =
                     self.owned_service(cx, self.stable_service(), (TRACK_LABEL, CANARY_TRACK))?;

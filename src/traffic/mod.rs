@@ -53,7 +53,9 @@ pub struct TrafficObservation<'a> {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrafficError {
-    #[error("HTTPRoute `{route}` has no rule named `{rule}`; set spec.traffic.gatewayAPI.rule to one of: {known}")]
+    #[error(
+        "HTTPRoute `{route}` has no rule named `{rule}`; set spec.traffic.gatewayAPI.rule to one of: {known}"
+    )]
     NoSuchRule {
         route: String,
         rule: String,
@@ -61,7 +63,9 @@ pub enum TrafficError {
     },
     #[error("HTTPRoute `{0}` has no rules; add one that sends traffic to the app's Service")]
     NoRules(String),
-    #[error("Service `{0}` has no selector; Portcullis needs one to tell stable and canary pods apart")]
+    #[error(
+        "Service `{0}` has no selector; Portcullis needs one to tell stable and canary pods apart"
+    )]
     NoSelector(String),
     #[error("Service `{0}` has no ports")]
     NoPorts(String),

@@ -1,0 +1,150 @@
+//! The workload in the engine's terms, and the canary Deployment built from it.
+//!
+//! The user's Deployment stays the source of truth: the canary is a copy of its current
+//! pod template under an owned Deployment `<workload>-canary`, whose pods carry the track
+//! label so the routers can tell them from stable pods.
+
+use super::revision;
+use crate::api::Revision;
+use crate::engine::{CanaryDesired, CanaryObservation, WorkloadObservation};
+use crate::traffic::{CANARY_TRACK, POD_TEMPLATE_HASH_LABEL, TRACK_LABEL};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::BTreeMap;
+
+/// Annotation on the canary Deployment naming the revision it runs.
+pub const REVISION_ANNOTATION: &str = "portcullis.dev/revision";
+/// Label on objects Portcullis creates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "portcullis");
+
+pub fn canary_name(workload: &str) -> String {
+    format!("{workload}-canary")
+}
+
+/// What the engine needs to know of the user's Deployment.
+pub fn observe(deployment: &Deployment) -> WorkloadObservation {
+    let spec = &deployment.spec;
+    let status = deployment.status.clone().unwrap_or_default();
+    let replicas = spec.replicas.unwrap_or(1);
+    let observed =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    // The test `kubectl rollout status` uses: every replica updated, no old pods left,
+    // every updated pod available, for the latest generation.
+    let rolled_out = observed
+        && status.updated_replicas.unwrap_or(0) >= replicas
+        && status.replicas.unwrap_or(0) <= status.updated_replicas.unwrap_or(0)
+        && status.available_replicas.unwrap_or(0) >= status.updated_replicas.unwrap_or(0);
+    WorkloadObservation {
+        revision: Revision {
+            revision: revision::of_template(&spec.template),
+            images: revision::images(&spec.template),
+        },
+        replicas,
+        paused: spec.paused.unwrap_or(false),
+        rolled_out,
+        ready_replicas: status.ready_replicas.unwrap_or(0),
+    }
+}
+
+/// The owned canary Deployment as observed; only pods of its current template count as
+/// ready, so a canary that is itself mid-update does not count old pods.
+pub fn observe_canary(canary: &Deployment) -> CanaryObservation {
+    let status = canary.status.clone().unwrap_or_default();
+    let observed =
+        status.observed_generation.unwrap_or(0) >= canary.metadata.generation.unwrap_or(0);
+    let ready = if observed {
+        status
+            .ready_replicas
+            .unwrap_or(0)
+            .min(status.updated_replicas.unwrap_or(0))
+    } else {
+        0
+    };
+    CanaryObservation {
+        revision: canary
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_ANNOTATION).cloned())
+            .unwrap_or_default(),
+        replicas: canary.spec.replicas.unwrap_or(0),
+        ready_replicas: ready,
+    }
+}
+
+/// The workload's ReplicaSet that runs `stable_revision`: the stable track.
+pub fn stable_replica_set<'a>(
+    deployment: &Deployment,
+    replica_sets: &'a [ReplicaSet],
+    stable_revision: &str,
+) -> Option<&'a ReplicaSet> {
+    let uid = deployment.metadata.uid.as_deref()?;
+    replica_sets.iter().find(|rs| {
+        let owned = rs
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == uid && o.controller == Some(true));
+        let template = rs.spec.template.as_ref();
+        owned && template.is_some_and(|t| revision::of_template(t) == stable_revision)
+    })
+}
+
+/// `pod-template-hash` of a ReplicaSet (what the stable Service selects).
+pub fn pod_template_hash(rs: &ReplicaSet) -> Option<&str> {
+    rs.metadata
+        .labels
+        .as_ref()?
+        .get(POD_TEMPLATE_HASH_LABEL)
+        .map(String::as_str)
+}
+
+/// The canary Deployment for `desired`: the workload's current template plus the track
+/// label, selected by the workload's selector plus the track label, owned by the Rollout.
+pub fn canary_deployment(
+    workload: &Deployment,
+    desired: &CanaryDesired,
+    owner: &OwnerReference,
+) -> Deployment {
+    let name = workload.metadata.name.clone().unwrap_or_default();
+    let spec = &workload.spec;
+    let mut template = spec.template.clone();
+    template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(TRACK_LABEL.into(), CANARY_TRACK.into());
+    let mut selector = spec.selector.clone();
+    selector
+        .match_labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(TRACK_LABEL.into(), CANARY_TRACK.into());
+    let mut labels = workload.metadata.labels.clone().unwrap_or_default();
+    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    labels.insert(TRACK_LABEL.into(), CANARY_TRACK.into());
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(canary_name(&name)),
+            namespace: workload.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                REVISION_ANNOTATION.to_string(),
+                desired.revision.clone(),
+            )])),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        },
+        spec: DeploymentSpec {
+            replicas: Some(desired.replicas),
+            selector,
+            template,
+            min_ready_seconds: spec.min_ready_seconds,
+            progress_deadline_seconds: spec.progress_deadline_seconds,
+            revision_history_limit: Some(1),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
