@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions as YAML (what `crds/` holds).
     Crds,
+    /// Run the operator: reconcile Rollouts in the cluster your kubeconfig points to.
+    Controller(portcullis::controller::ControllerArgs),
     /// Run a local, Kubernetes-protocol API server for tests and the demo (a test double, not a cluster).
     LocalCluster(portcullis::sim::LocalClusterArgs),
 }
@@ -30,6 +32,7 @@ async fn main() -> std::process::ExitCode {
             print!("{}", portcullis::api::crds_yaml());
             Ok(())
         }
+        Command::Controller(args) => portcullis::controller::run(args).await,
         Command::LocalCluster(args) => portcullis::sim::run(args).await,
     };
     match result {

@@ -1,7 +1,25 @@
-//! The operator: observe the cluster, ask the engine, make it so.
+//! The operator (`portcullis controller`): observe the cluster, ask the engine, make it so.
 //!
-//! This part holds the pure translations between Kubernetes objects and the engine's
-//! terms (`revision`, `workload`); the reconcile loop builds on them.
+//! - `observe` reads what a Rollout points to; `workload`/`revision` translate it into the
+//!   engine's terms; `reconcile` runs observe → engine → status → act; `act` writes;
+//!   `status`, `events`, `webhooks` report; `metrics` serves the operator's own metrics;
+//!   `leader` runs the controllers only while this replica holds the Lease.
+//! - The only module of the crate that holds a `kube::Client` for writing.
 
+pub mod act;
+pub mod analysis_source;
+mod error;
+pub mod events;
+pub mod leader;
+pub mod metrics;
+pub mod observe;
+pub mod rbac;
+pub mod reconcile;
 pub mod revision;
+mod run;
+pub mod status;
+pub mod webhooks;
 pub mod workload;
+
+pub use error::Error;
+pub use run::{ControllerArgs, LogFormat, run, run_with};

@@ -72,7 +72,7 @@ pub enum TrafficError {
 }
 
 /// One way of splitting traffic between the stable and canary tracks.
-pub trait TrafficRouter {
+pub trait TrafficRouter: Send + Sync {
     /// Services this router owns, to be server-side applied (empty: none).
     fn services(&self, cx: &RouteContext<'_>) -> Result<Vec<Service>, TrafficError>;
     /// The HTTPRoute as it should be, given the live one (`None`: the router uses none).
@@ -84,7 +84,7 @@ pub trait TrafficRouter {
 }
 
 /// The router the spec asks for.
-pub fn router_for(spec: &RolloutSpec) -> Box<dyn TrafficRouter + Send + Sync> {
+pub fn router_for(spec: &RolloutSpec) -> Box<dyn TrafficRouter> {
     match &spec.traffic.gateway_api {
         Some(g) => Box::new(GatewayApi::new(&spec.service, g.clone())),
         None => Box::new(Replicas),

@@ -1,0 +1,50 @@
+//! What can go wrong in one reconcile, by step, so a log line says where and what to fix.
+
+use crate::traffic::TrafficError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {what}: {source}")]
+    Observe {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing {what}: {source}")]
+    Act {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing status of Rollout {name}: {source}")]
+    Status {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("traffic: {0}")]
+    Traffic(#[from] TrafficError),
+    #[error("the Rollout has no namespace (it is a namespaced kind; was it read from a list?)")]
+    NoNamespace,
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    pub fn observe(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Observe { what, source }
+    }
+    pub fn act(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Act { what, source }
+    }
+    /// A 409: someone else wrote first; reading again and retrying is the cure.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Error::Act { source: kube::Error::Api(s), .. }
+            | Error::Status { source: kube::Error::Api(s), .. } if s.code == 409
+        )
+    }
+}

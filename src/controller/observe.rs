@@ -1,0 +1,272 @@
+//! Observe: read what a Rollout points to and put it in the engine's terms.
+//!
+//! A missing object the user should have created (the Deployment, the Service, the
+//! HTTPRoute, a template) is not an error of the reconcile: it becomes a `FieldError`,
+//! and the engine reports InvalidSpec naming the field.
+
+use super::error::Error;
+use super::workload::{self, canary_name};
+use crate::api::validate::FieldError;
+use crate::api::{
+    AnalysisTemplate, Arg, ClusterAnalysisTemplate, Metric, PrometheusSource, Rollout,
+};
+use crate::engine::{Observations, WorkloadObservation};
+use crate::traffic::{TrafficObservation, TrafficRouter};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The HTTPRoute kind, served by the Gateway API CRD.
+pub fn http_route_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        "httproutes",
+    )
+}
+
+/// Everything one reconcile reads.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub workload: Option<Deployment>,
+    pub canary: Option<Deployment>,
+    /// ReplicaSets the workload owns.
+    pub replica_sets: Vec<ReplicaSet>,
+    pub service: Option<Service>,
+    /// The HTTPRoute, as JSON (every field kept, known or not).
+    pub route: Option<Value>,
+    pub metrics: Vec<ResolvedMetric>,
+    pub spec_errors: Vec<FieldError>,
+}
+
+/// One metric to measure, with the args and Prometheus of the template it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedMetric {
+    pub metric: Metric,
+    pub args: BTreeMap<String, String>,
+    pub prometheus: Option<PrometheusSource>,
+}
+
+async fn get_opt<K>(api: &Api<K>, name: &str, what: &str) -> Result<Option<K>, Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name)
+        .await
+        .map_err(Error::observe(format!("{what} {name}")))
+}
+
+pub async fn world(
+    client: &Client,
+    ro: &Rollout,
+    router: &dyn TrafficRouter,
+) -> Result<World, Error> {
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    let spec = &ro.spec;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let mut w = World {
+        workload: get_opt(&deployments, &spec.workload_ref.name, "Deployment").await?,
+        canary: get_opt(
+            &deployments,
+            &canary_name(&spec.workload_ref.name),
+            "Deployment",
+        )
+        .await?,
+        ..Default::default()
+    };
+    if let Some(d) = &w.workload {
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        let rs: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+        let selector = match_labels(&d.spec.selector.match_labels);
+        let lp = ListParams::default().labels(&selector);
+        w.replica_sets = rs
+            .list(&lp)
+            .await
+            .map_err(Error::observe(format!(
+                "ReplicaSets of {}",
+                spec.workload_ref.name
+            )))?
+            .items
+            .into_iter()
+            .filter(|r| r.owner_references().iter().any(|o| o.uid == uid))
+            .collect();
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    w.service = get_opt(&services, &spec.service, "Service").await?;
+    if w.service.is_none() {
+        w.spec_errors.push(FieldError::new(
+            "spec.service",
+            format!("Service `{}` not found in namespace {ns}", spec.service),
+        ));
+    }
+    if let Some(route) = router.route_name() {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &http_route_resource());
+        match get_opt(&api, route, "HTTPRoute").await? {
+            Some(r) => w.route = Some(serde_json::to_value(r).unwrap_or(Value::Null)),
+            None => w.spec_errors.push(FieldError::new(
+                "spec.traffic.gatewayAPI.httpRoute",
+                format!("HTTPRoute `{route}` not found in namespace {ns}"),
+            )),
+        }
+    }
+    resolve_metrics(client, ro, &mut w).await?;
+    Ok(w)
+}
+
+fn match_labels(labels: &Option<BTreeMap<String, String>>) -> String {
+    labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Fetches the referenced templates and binds their args: the Rollout's value, else the
+/// template's default, else an error naming the arg.
+async fn resolve_metrics(client: &Client, ro: &Rollout, w: &mut World) -> Result<(), Error> {
+    let Some(analysis) = &ro.spec.analysis else {
+        return Ok(());
+    };
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    for (i, t) in analysis.templates.iter().enumerate() {
+        let field = format!("spec.analysis.templates[{i}]");
+        let found = if t.cluster_scope {
+            let api: Api<ClusterAnalysisTemplate> = Api::all(client.clone());
+            get_opt(&api, &t.name, "ClusterAnalysisTemplate")
+                .await?
+                .map(|c| crate::api::AnalysisTemplateSpec::from(c.spec))
+        } else {
+            let api: Api<AnalysisTemplate> = Api::namespaced(client.clone(), &ns);
+            get_opt(&api, &t.name, "AnalysisTemplate")
+                .await?
+                .map(|a| a.spec)
+        };
+        let Some(template) = found else {
+            let kind = if t.cluster_scope {
+                "ClusterAnalysisTemplate".to_string()
+            } else {
+                format!("AnalysisTemplate in namespace {ns}")
+            };
+            w.spec_errors.push(FieldError::new(
+                format!("{field}.name"),
+                format!("{kind} `{}` not found", t.name),
+            ));
+            continue;
+        };
+        match bind_args(&template.args, &t.args) {
+            Ok(args) => {
+                w.metrics
+                    .extend(template.metrics.into_iter().map(|metric| ResolvedMetric {
+                        metric,
+                        args: args.clone(),
+                        prometheus: template.prometheus.clone(),
+                    }))
+            }
+            Err(message) => w
+                .spec_errors
+                .push(FieldError::new(format!("{field}.args"), message)),
+        }
+    }
+    w.metrics.extend(
+        analysis
+            .metrics
+            .iter()
+            .cloned()
+            .map(|metric| ResolvedMetric {
+                metric,
+                args: BTreeMap::new(),
+                prometheus: None,
+            }),
+    );
+    Ok(())
+}
+
+/// Binds a template's declared args to the values a Rollout gives.
+pub fn bind_args(declared: &[Arg], given: &[Arg]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for g in given {
+        if !declared.iter().any(|d| d.name == g.name) {
+            let known: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
+            return Err(format!(
+                "unknown arg `{}`; the template declares: {}",
+                g.name,
+                known.join(", ")
+            ));
+        }
+    }
+    for d in declared {
+        let value = given
+            .iter()
+            .find(|g| g.name == d.name)
+            .and_then(|g| g.value.clone())
+            .or_else(|| d.value.clone());
+        match value {
+            Some(v) => {
+                out.insert(d.name.clone(), v);
+            }
+            None => return Err(format!("arg `{}` needs a value", d.name)),
+        }
+    }
+    Ok(out)
+}
+
+/// The engine's view of the world (without analysis, which is read only when due).
+pub fn observations(ro: &Rollout, w: &World, router: &dyn TrafficRouter) -> Observations {
+    let workload: Option<WorkloadObservation> = w.workload.as_ref().map(workload::observe);
+    let canary = w.canary.as_ref().map(workload::observe_canary);
+    let traffic = TrafficObservation {
+        canary_ready: canary.as_ref().map_or(0, |c| c.ready_replicas),
+        stable_ready: workload.as_ref().map_or(0, |o| o.ready_replicas),
+        route: w.route.as_ref(),
+    };
+    Observations {
+        routed_weight: router.effective_weight(&traffic),
+        workload,
+        canary,
+        analysis: None,
+        command: ro
+            .annotations()
+            .get(crate::api::command::ANNOTATION)
+            .cloned(),
+        gates: Default::default(),
+        spec_errors: w.spec_errors.clone(),
+    }
+}
+
+/// Regexes matching each track's pods: the canary Deployment's, and the stable
+/// ReplicaSet's (pods are named after their ReplicaSet).
+pub fn pod_patterns(ro: &Rollout, w: &World) -> (String, String) {
+    let canary = format!(
+        "{}-.+",
+        regex_escape(&canary_name(&ro.spec.workload_ref.name))
+    );
+    let stable_rs = ro
+        .status
+        .as_ref()
+        .and_then(|s| s.stable.as_ref())
+        .zip(w.workload.as_ref())
+        .and_then(|(rev, d)| workload::stable_replica_set(d, &w.replica_sets, &rev.revision))
+        .and_then(|rs| rs.metadata.name.clone());
+    let stable = match stable_rs {
+        Some(name) => format!("{}-[a-z0-9]+", regex_escape(&name)),
+        // No stable ReplicaSet found: match nothing rather than everything.
+        None => "$^".to_string(),
+    };
+    (canary, stable)
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}

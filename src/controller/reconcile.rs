@@ -1,0 +1,148 @@
+//! One reconcile: observe → engine → act, then status, events and notifications.
+//!
+//! The decision is written to status before the cluster is changed: if acting fails or
+//! the process dies halfway, the next reconcile finds the decision (an abort, say) in
+//! status and the engine asks for the same desired state again, so nothing is lost and
+//! nothing is done twice.
+
+use super::analysis_source::{AnalysisSource, ReadingRequest};
+use super::error::Error;
+use super::metrics::Metrics;
+use super::{act, events, observe, status, webhooks};
+use crate::api::{Metric, Phase, Rollout, Verdict};
+use crate::engine::{self, Input};
+use crate::traffic::router_for;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Client, ResourceExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Held on every Rollout so that deleting one gives traffic back to stable first.
+pub const FINALIZER: &str = "portcullis.dev/release";
+
+/// How often a quiet Rollout is looked at anyway.
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub analysis: Arc<dyn AnalysisSource>,
+    pub metrics: Arc<Metrics>,
+    pub http: reqwest::Client,
+    /// The clock; tests may move it.
+    pub now: fn() -> Timestamp,
+}
+
+pub async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, ro, |event| async {
+        match event {
+            Finalizer::Apply(ro) => apply(&ro, &ctx).await,
+            Finalizer::Cleanup(ro) => cleanup(&ro, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.observe_reconcile(started.elapsed());
+    result
+}
+
+pub fn error_policy(ro: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+    let kind = if error.is_conflict() {
+        "conflict"
+    } else {
+        "error"
+    };
+    ctx.metrics
+        .errors
+        .get_or_create(&super::metrics::ErrorLabel { kind: kind.into() })
+        .inc();
+    tracing::warn!(rollout = %ro.name_any(), namespace = ?ro.namespace(), %error, "reconcile failed");
+    // A conflict is cured by reading again: retry at once; anything else backs off.
+    if error.is_conflict() {
+        Action::requeue(Duration::from_millis(200))
+    } else {
+        Action::requeue(Duration::from_secs(5))
+    }
+}
+
+fn key(ro: &Rollout) -> String {
+    format!("{}/{}", ro.namespace().unwrap_or_default(), ro.name_any())
+}
+
+async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
+    let router = router_for(&ro.spec);
+    let world = observe::world(&ctx.client, ro, router.as_ref()).await?;
+    let mut obs = observe::observations(ro, &world, router.as_ref());
+    let before = ro.status.clone().unwrap_or_default();
+    let now = (ctx.now)();
+    if obs.spec_errors.is_empty() && engine::analysis_due(&ro.spec, &before, now) {
+        let (canary_pods, stable_pods) = observe::pod_patterns(ro, &world);
+        let metrics: Vec<Metric> = world.metrics.iter().map(|m| m.metric.clone()).collect();
+        let request = ReadingRequest {
+            rollout: ro,
+            metrics: &metrics,
+            resolved: &world.metrics,
+            canary_pods: &canary_pods,
+            stable_pods: &stable_pods,
+        };
+        obs.analysis = Some(ctx.analysis.read(request).await);
+    }
+    let decide = |obs: &engine::Observations| {
+        engine::decide(&Input {
+            spec: &ro.spec,
+            generation: ro.metadata.generation,
+            status: &before,
+            observations: obs,
+            now,
+        })
+    };
+    let mut decision = decide(&obs);
+    if decision.wants.pre_rollout_gate || decision.wants.pre_promotion_gate {
+        obs.gates = webhooks::gates(&ctx.http, ro, &decision.wants).await;
+        decision = decide(&obs);
+    }
+    status::write(&ctx.client, ro, &before, &decision.status).await?;
+    let failing = decision
+        .status
+        .analysis
+        .as_ref()
+        .is_some_and(|a| a.verdict == Some(Verdict::Fail));
+    if decision.status.phase == Some(Phase::Aborted) && failing {
+        ctx.metrics.rollback_started(&key(ro), Instant::now());
+    }
+    if let Some(desired) = &decision.desired {
+        act::act(
+            &ctx.client,
+            ro,
+            &world,
+            router.as_ref(),
+            desired,
+            obs.routed_weight,
+        )
+        .await?;
+        if desired.weight == 0 && (obs.routed_weight == 0 || router.route_name().is_some()) {
+            ctx.metrics.traffic_restored(&key(ro), Instant::now());
+        }
+    }
+    events::publish(&ctx.recorder, ro, &decision.events).await;
+    webhooks::notify(&ctx.http, ro, &decision.events);
+    ctx.metrics.phase(&key(ro), decision.status.phase);
+    Ok(Action::requeue(
+        decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),
+    ))
+}
+
+async fn cleanup(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
+    let router = router_for(&ro.spec);
+    let world = observe::world(&ctx.client, ro, router.as_ref()).await?;
+    act::release(&ctx.client, ro, &world, router.as_ref()).await?;
+    ctx.metrics.phase(&key(ro), None);
+    tracing::info!(rollout = %ro.name_any(), "released: traffic on stable, workload unpaused");
+    Ok(Action::await_change())
+}

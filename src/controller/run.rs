@@ -1,0 +1,340 @@
+//! `portcullis controller`: flags, clients, watches, leader election, shutdown.
+
+use super::analysis_source::AnalysisSource;
+use super::leader::{self, LeaseConfig, Lost};
+use super::metrics::{self, Metrics};
+use super::observe::http_route_resource;
+use super::reconcile::{Context, error_policy, reconcile};
+use super::{events, webhooks};
+use crate::api::Rollout;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Config, ResourceExt};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options of `portcullis controller`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControllerArgs {
+    /// Kubeconfig file; without it: $KUBECONFIG, ~/.kube/config, or the in-cluster
+    /// service account.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespaces to watch (repeat or comma-separate); default: all namespaces.
+    #[arg(long = "namespace", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Prometheus used by templates that name none.
+    #[arg(
+        long,
+        env = "PORTCULLIS_PROMETHEUS_URL",
+        default_value = "http://prometheus-server.monitoring.svc:80"
+    )]
+    pub prometheus_url: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Reconcile only while holding the Lease (on by default; `false` for one replica).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (in a cluster: the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    #[arg(long, default_value = "portcullis-controller")]
+    pub lease_name: String,
+    /// Seconds a leader's Lease is valid without renewal: the longest hand-over.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration found (pass --kubeconfig or set KUBECONFIG): {0}")]
+    Infer(#[from] kube::config::InferConfigError),
+    #[error("Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+}
+
+pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
+    crate::install_crypto_provider();
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|source| RunError::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|source| RunError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                })?
+        }
+        None => Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Runs the operator with the Prometheus-backed analysis until SIGINT/SIGTERM.
+pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    init_logs(args.log_format);
+    // MERGE-TODO: the Prometheus-backed source from crate::analysis.
+    let source = super::analysis_source::Injected::default();
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    run_with(args, Arc::new(source), stop).await?;
+    Ok(())
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Runs the operator with `analysis` as the source of readings until `stop` says true.
+/// The library entry point: tests inject readings and stop it at will.
+pub async fn run_with(
+    args: ControllerArgs,
+    analysis: Arc<dyn AnalysisSource>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let metrics = Arc::new(Metrics::default());
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|source| RunError::Metrics {
+            addr: args.metrics_addr,
+            source,
+        })?;
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics, /healthz, /readyz");
+    let mut metrics_stop = stop.clone();
+    tokio::spawn(metrics::serve(listener, metrics.clone(), async move {
+        let _ = metrics_stop.wait_for(|s| *s).await;
+    }));
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), events::reporter()),
+        analysis,
+        metrics: metrics.clone(),
+        http: webhooks::http_client(),
+        now: k8s_openapi::jiff::Timestamp::now,
+    });
+    let routes = has_http_routes(&client).await;
+    let work = |lost: Lost| {
+        let (ctx, args) = (ctx.clone(), args.clone());
+        async move { controllers(ctx, &args, routes, lost).await }
+    };
+    if args.leader_election {
+        metrics.ready.store(true, Ordering::Relaxed);
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+            format!(
+                "{}-{}",
+                events::reporter().instance.unwrap_or_default(),
+                std::process::id()
+            )
+        });
+        let config = LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity,
+            duration_secs: args.lease_duration.max(2),
+            grace_secs: (args.lease_duration / 3).max(1),
+        };
+        leader::run(client, config, stop, work).await?;
+    } else {
+        metrics.ready.store(true, Ordering::Relaxed);
+        let mut stop = stop;
+        let lost: Lost = Box::pin(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        work(lost).await;
+    }
+    Ok(())
+}
+
+/// Whether the cluster serves HTTPRoutes (the Gateway API CRD is installed).
+async fn has_http_routes(client: &Client) -> bool {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &http_route_resource());
+    api.list(&kube::api::ListParams::default().limit(1))
+        .await
+        .is_ok()
+}
+
+/// One Controller per watched namespace (or one for all), until `lost` resolves.
+async fn controllers(ctx: Arc<Context>, args: &ControllerArgs, routes: bool, lost: Lost) {
+    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
+        vec![None]
+    } else {
+        args.namespaces.iter().cloned().map(Some).collect()
+    };
+    let (lost_tx, lost_rx) = watch::channel(false);
+    let runs = scopes.into_iter().map(|ns| {
+        let mut lost_rx = lost_rx.clone();
+        let shutdown = async move {
+            let _ = lost_rx.wait_for(|l| *l).await;
+        };
+        controller(ctx.clone(), ns, routes, shutdown)
+    });
+    let all = futures::future::join_all(runs);
+    tokio::pin!(all);
+    tokio::select! {
+        _ = &mut all => {},
+        _ = lost => {
+            let _ = lost_tx.send(true);
+            // In-flight reconciles finish; bounded so a hung API call cannot hold the exit.
+            let _ = tokio::time::timeout(Duration::from_secs(10), all).await;
+        }
+    }
+}
+
+fn api<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Rollouts in `store` whose spec names `pick(object)`.
+fn referencing(
+    store: &Store<Rollout>,
+    ns: Option<String>,
+    matches: impl Fn(&Rollout) -> bool,
+) -> Vec<ObjectRef<Rollout>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace() == ns && matches(r))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+async fn controller(
+    ctx: Arc<Context>,
+    ns: Option<String>,
+    routes: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let rollouts: Api<Rollout> = api(&client, &ns);
+    let c = Controller::new(rollouts, watcher::Config::default().any_semantic());
+    let store = c.store();
+    let (s1, s2, s3, s4) = (store.clone(), store.clone(), store.clone(), store);
+    let mut c = c
+        .owns(
+            api::<Deployment>(&client, &ns),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=portcullis"),
+        )
+        .owns(
+            api::<Service>(&client, &ns),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=portcullis"),
+        )
+        .watches(
+            api::<Deployment>(&client, &ns),
+            watcher::Config::default(),
+            move |d| {
+                let name = d.name_any();
+                referencing(&s1, d.namespace(), |r| r.spec.workload_ref.name == name)
+            },
+        )
+        .watches(
+            api::<ReplicaSet>(&client, &ns),
+            watcher::Config::default(),
+            move |rs| {
+                let owners: Vec<String> = rs
+                    .owner_references()
+                    .iter()
+                    .map(|o| o.name.clone())
+                    .collect();
+                referencing(&s2, rs.namespace(), |r| {
+                    owners.contains(&r.spec.workload_ref.name)
+                })
+            },
+        )
+        .watches(
+            api::<Service>(&client, &ns),
+            watcher::Config::default(),
+            move |s| {
+                let name = s.name_any();
+                referencing(&s3, s.namespace(), |r| r.spec.service == name)
+            },
+        );
+    if routes {
+        let ar = http_route_resource();
+        let route_api: Api<DynamicObject> = match &ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        c = c.watches_with(route_api, ar, watcher::Config::default(), move |route| {
+            let name = route.name_any();
+            referencing(&s4, route.namespace(), |r| {
+                r.spec
+                    .traffic
+                    .gateway_api
+                    .as_ref()
+                    .is_some_and(|g| g.http_route == name)
+            })
+        });
+    }
+    c.graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}
