@@ -22,4 +22,4 @@ pub mod webhooks;
 pub mod workload;
 
 pub use error::Error;
-pub use run::{ControllerArgs, LogFormat, run, run_with};
+pub use run::{ControllerArgs, LogFormat, RunError, client, run, run_with, run_with_client};

@@ -149,6 +149,16 @@ pub async fn run_with(
     stop: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let client = client(args.kubeconfig.as_ref()).await?;
+    run_with_client(client, args, analysis, stop).await
+}
+
+/// [`run_with`] on a client built by the caller (tests wrap it to record requests).
+pub async fn run_with_client(
+    client: Client,
+    args: ControllerArgs,
+    analysis: Arc<dyn AnalysisSource>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
