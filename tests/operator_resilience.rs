@@ -1,0 +1,203 @@
+//! The operator survives what clusters do to it: restarts mid-canary, invalid specs,
+//! a Rollout deleted mid-canary, two replicas with one leader.
+
+mod operator_support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use operator_support::*;
+use portcullis::api::{Outcome, PauseReason, Phase, Verdict};
+use portcullis::controller::analysis_source::Injected;
+use portcullis::engine::AnalysisReading;
+use serde_json::json;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn two_pauses() -> serde_json::Value {
+    json!({"workloadRef": {"name": APP}, "service": APP,
+           "steps": [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]})
+}
+
+async fn app(c: &cluster::Cluster, ns: &str, spec: serde_json::Value) {
+    namespace(&c.client, ns).await;
+    create(&c.client, ns, &deployment("auth:1.0", 3)).await;
+    create(&c.client, ns, &service()).await;
+    create(&c.client, ns, &rollout(spec)).await;
+}
+
+#[tokio::test]
+async fn killed_and_restarted_mid_canary_the_operator_resumes_without_repeating_itself() {
+    let c = cluster::Cluster::start().await;
+    let ns = "restart";
+    app(&c, ns, two_pauses()).await;
+    let op = Operator::start(c.client.clone(), ns).await;
+    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    release(&c.client, ns, "auth:1.1").await;
+    until(&c.client, ns, "the first pause", T, |s| {
+        s.pause_reason == Some(PauseReason::Step)
+    })
+    .await;
+
+    // Killed while paused; the promote arrives while no operator runs.
+    op.kill();
+    command(&c.client, ns, "promote", "while-down").await;
+    let op = Operator::start(c.client.clone(), ns).await;
+    let st = until(&c.client, ns, "the second pause", T, |s| {
+        s.pause_reason == Some(PauseReason::Step) && s.current_step == Some(3)
+    })
+    .await;
+    assert_eq!(st.last_command.as_ref().unwrap().id, "while-down");
+    // Killed again, then restarted twice over: the same command is not applied again.
+    op.kill();
+    let op = Operator::start(c.client.clone(), ns).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    op.kill();
+    let op = Operator::start(c.client.clone(), ns).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = status(&c.client, ns).await;
+    assert_eq!(
+        st.current_step,
+        Some(3),
+        "a restart neither advances nor rewinds"
+    );
+    let canaries: Vec<Deployment> = c
+        .deployments(ns)
+        .await
+        .into_iter()
+        .filter(|d| {
+            d.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.contains("canary"))
+        })
+        .collect();
+    assert_eq!(canaries.len(), 1, "one canary, never two");
+
+    command(&c.client, ns, "promote", "final").await;
+    let st = until(&c.client, ns, "promotion", T, phase(Phase::Succeeded)).await;
+    let promoted: Vec<_> = st
+        .history
+        .iter()
+        .filter(|h| h.outcome == Outcome::Promoted)
+        .collect();
+    assert_eq!(promoted.len(), 1, "promoted exactly once: {:?}", st.history);
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
+    let c = cluster::Cluster::start().await;
+    let ns = "restart-abort";
+    let mut spec = two_pauses();
+    spec["analysis"] = json!({"interval": "1s", "metrics": [{"name": "m", "query": {"query": "vector(0)", "max": 1}}]});
+    app(&c, ns, spec).await;
+    let readings = Injected::default();
+    readings.set(AnalysisReading::verdict(Verdict::Inconclusive));
+    let op = Operator::start_with(c.client.clone(), ns, false, readings.clone()).await;
+    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    release(&c.client, ns, "auth:1.1").await;
+    until(&c.client, ns, "25%", T, |s| s.effective_weight == 25).await;
+    readings.set(AnalysisReading::verdict(Verdict::Fail));
+    until(&c.client, ns, "the abort decided", T, phase(Phase::Aborted)).await;
+    op.kill();
+    let op = Operator::start_with(c.client.clone(), ns, false, readings).await;
+    let st = until(&c.client, ns, "traffic back on stable", T, |s| {
+        s.effective_weight == 0
+    })
+    .await;
+    assert_eq!(
+        st.phase,
+        Some(Phase::Aborted),
+        "an abort is never undone by a restart"
+    );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
+    let c = cluster::Cluster::start().await;
+    let ns = "invalid";
+    let mut spec = two_pauses();
+    spec["service"] = json!("no-such-service");
+    app(&c, ns, spec).await;
+    let before: Deployment = get(&c.client, ns, APP).await.unwrap();
+    let op = Operator::start(c.client.clone(), ns).await;
+    let st = until(&c.client, ns, "InvalidSpec", T, phase(Phase::InvalidSpec)).await;
+    assert!(st.message.unwrap().contains("spec.service"));
+    release(&c.client, ns, "auth:1.1").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Deployment = get(&c.client, ns, APP).await.unwrap();
+    assert_eq!(
+        after.spec.paused, before.spec.paused,
+        "the workload was not paused"
+    );
+    assert!(
+        get::<Deployment>(&c.client, ns, "auth-api-canary")
+            .await
+            .is_none()
+    );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
+    let c = cluster::Cluster::start().await;
+    let ns = "delete";
+    app(&c, ns, two_pauses()).await;
+    let op = Operator::start(c.client.clone(), ns).await;
+    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    release(&c.client, ns, "auth:1.1").await;
+    until(&c.client, ns, "the canary", T, |s| s.effective_weight == 25).await;
+    delete_rollout(&c.client, ns).await;
+    eventually("the Rollout gone after its finalizer ran", T, || async {
+        get::<portcullis::api::Rollout>(&c.client, ns, APP)
+            .await
+            .is_none()
+    })
+    .await;
+    let workload: Deployment = get(&c.client, ns, APP).await.unwrap();
+    assert_ne!(
+        workload.spec.paused,
+        Some(true),
+        "unpaused: Kubernetes owns the workload again"
+    );
+    eventually("the canary Deployment gone", T, || async {
+        get::<Deployment>(&c.client, ns, "auth-api-canary")
+            .await
+            .is_none()
+    })
+    .await;
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
+    let c = cluster::Cluster::start().await;
+    let ns = "leader";
+    app(&c, ns, two_pauses()).await;
+    let a = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
+    until(
+        &c.client,
+        ns,
+        "adoption by the first replica",
+        T,
+        phase(Phase::Idle),
+    )
+    .await;
+    let b = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
+    let holder = c.lease_holder(ns, "portcullis-controller").await;
+    assert!(holder.is_some(), "the Lease has a holder");
+    // The leader dies without releasing: the other takes over within the lease duration.
+    a.kill();
+    release(&c.client, ns, "auth:1.1").await;
+    until(
+        &c.client,
+        ns,
+        "the second replica to act",
+        Duration::from_secs(30),
+        |s| s.pause_reason == Some(PauseReason::Step),
+    )
+    .await;
+    assert_ne!(c.lease_holder(ns, "portcullis-controller").await, holder);
+    b.stop().await;
+}
