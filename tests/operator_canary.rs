@@ -22,9 +22,9 @@ fn steps_with_a_manual_gate() -> serde_json::Value {
 #[tokio::test]
 async fn a_good_release_goes_through_every_step_and_is_promoted() {
     let c = cluster::Cluster::start().await;
-    let ns = "canary-good";
+    let ns = &unique("canary-good");
     namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment("auth:1.0", 3)).await;
+    create(&c.client, ns, &deployment(&image("1.0"), 3)).await;
     create(&c.client, ns, &service()).await;
     create(&c.client, ns, &rollout(steps_with_a_manual_gate())).await;
     let op = Operator::start(c.client.clone(), ns).await;
@@ -37,9 +37,9 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
         phase(Phase::Idle),
     )
     .await;
-    assert_eq!(st.stable.unwrap().images, vec!["auth:1.0"]);
+    assert_eq!(st.stable.unwrap().images, vec![image("1.0")]);
 
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     let st = until(
         &c.client,
         ns,
@@ -52,7 +52,7 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
         },
     )
     .await;
-    assert_eq!(st.canary.unwrap().images, vec!["auth:1.1"]);
+    assert_eq!(st.canary.unwrap().images, vec![image("1.1")]);
     let workload: Deployment = get(&c.client, ns, APP).await.unwrap();
     assert_eq!(
         workload.spec.paused,
@@ -68,7 +68,7 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
 
     command(&c.client, ns, "promote", "go-1").await;
     let st = until(&c.client, ns, "promotion", T, phase(Phase::Succeeded)).await;
-    assert_eq!(st.stable.unwrap().images, vec!["auth:1.1"]);
+    assert_eq!(st.stable.unwrap().images, vec![image("1.1")]);
     assert!(st.canary.is_none());
     assert_eq!(st.last_command.unwrap().id, "go-1");
     eventually("the canary Deployment removed", T, || async {
@@ -94,9 +94,9 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
 #[tokio::test]
 async fn a_failed_verdict_sends_traffic_back_and_scales_the_canary_down() {
     let c = cluster::Cluster::start().await;
-    let ns = "canary-bad";
+    let ns = &unique("canary-bad");
     namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment("auth:1.0", 3)).await;
+    create(&c.client, ns, &deployment(&image("1.0"), 3)).await;
     create(&c.client, ns, &service()).await;
     let mut spec = steps_with_a_manual_gate();
     spec["analysis"] = json!({"interval": "1s", "metrics": [{"name": "login-failures",
@@ -107,7 +107,7 @@ async fn a_failed_verdict_sends_traffic_back_and_scales_the_canary_down() {
         .set(AnalysisReading::verdict(Verdict::Inconclusive));
     until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
 
-    release(&c.client, ns, "auth:1.2-broken").await;
+    release(&c.client, ns, &image("1.2-broken")).await;
     until(&c.client, ns, "the canary at 25%", T, |s| {
         s.effective_weight == 25
     })
@@ -115,7 +115,7 @@ async fn a_failed_verdict_sends_traffic_back_and_scales_the_canary_down() {
     op.readings.set(AnalysisReading::verdict(Verdict::Fail));
     let st = until(&c.client, ns, "the abort", T, phase(Phase::Aborted)).await;
     let abort = st.last_abort.clone().expect("the abort is recorded");
-    assert_eq!(abort.revision.images, vec!["auth:1.2-broken"]);
+    assert_eq!(abort.revision.images, vec![image("1.2-broken")]);
     assert!(st.rejected_revisions.contains(&abort.revision.revision));
     assert_eq!(st.desired_weight, 0);
     eventually("the canary scaled to zero", T, || async {
@@ -130,14 +130,14 @@ async fn a_failed_verdict_sends_traffic_back_and_scales_the_canary_down() {
     .await;
     assert_eq!(
         st.stable.unwrap().images,
-        vec!["auth:1.0"],
+        vec![image("1.0")],
         "stable keeps serving"
     );
     let events = c.events(ns, APP).await;
     assert!(
         events
             .iter()
-            .any(|(reason, note)| reason == "Aborted" && note.contains("auth:1.2-broken")),
+            .any(|(reason, note)| reason == "Aborted" && note.contains(&image("1.2-broken"))),
         "an Aborted event names the revision: {events:?}"
     );
     op.stop().await;

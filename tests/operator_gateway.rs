@@ -49,9 +49,9 @@ fn pair(stable: i64, canary: i64) -> Vec<(String, i64)> {
 #[tokio::test]
 async fn weights_and_header_routes_follow_the_steps_and_other_rules_stay_as_they_are() {
     let c = cluster::Cluster::start().await;
-    let ns = "gateway";
+    let ns = &unique("gateway");
     namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment("auth:1.0", 2)).await;
+    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
     create(&c.client, ns, &service()).await;
     let api: Api<DynamicObject> =
         Api::namespaced_with(c.client.clone(), ns, &http_route_resource());
@@ -77,7 +77,7 @@ async fn weights_and_header_routes_follow_the_steps_and_other_rules_stay_as_they
     let op = Operator::start(c.client.clone(), ns).await;
     until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
 
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "10% on the canary", T, |s| {
         s.phase == Some(Phase::Paused) && s.effective_weight == 10
     })
@@ -126,7 +126,7 @@ async fn weights_and_header_routes_follow_the_steps_and_other_rules_stay_as_they
 
     command(&c.client, ns, "promote", "p2").await;
     let st = until(&c.client, ns, "promotion", T, phase(Phase::Succeeded)).await;
-    assert_eq!(st.stable.unwrap().images, vec!["auth:1.1"]);
+    assert_eq!(st.stable.unwrap().images, vec![image("1.1")]);
     let r = route(&c, ns).await;
     assert_eq!(weights(&r, "login"), pair(100, 0));
     assert!(

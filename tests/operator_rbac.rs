@@ -41,9 +41,9 @@ async fn recording_client(c: &cluster::Cluster, log: Log) -> kube::Client {
 #[tokio::test]
 async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
     let c = cluster::Cluster::start().await;
-    let ns = "rbac";
+    let ns = &unique("rbac");
     namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment("auth:1.0", 2)).await;
+    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
     create(&c.client, ns, &service()).await;
     create(&c.client, ns, &rollout(json!({
         "workloadRef": {"name": APP}, "service": APP,
@@ -56,10 +56,10 @@ async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
     let client = recording_client(&c, log.clone()).await;
     let op = Operator::start_with(client, ns, true, readings.clone()).await;
     until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "promotion", T, phase(Phase::Succeeded)).await;
     readings.set(AnalysisReading::verdict(Verdict::Fail));
-    release(&c.client, ns, "auth:1.2").await;
+    release(&c.client, ns, &image("1.2")).await;
     until(&c.client, ns, "abort", T, phase(Phase::Aborted)).await;
     delete_rollout(&c.client, ns).await;
     eventually("the finalizer done", T, || async {
@@ -90,9 +90,9 @@ async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
 #[tokio::test]
 async fn a_standby_replica_writes_nothing() {
     let c = cluster::Cluster::start().await;
-    let ns = "standby";
+    let ns = &unique("standby");
     namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment("auth:1.0", 2)).await;
+    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
     create(&c.client, ns, &service()).await;
     create(&c.client, ns, &rollout(json!({
         "workloadRef": {"name": APP}, "service": APP, "steps": [{"setWeight": 50}, {"pause": {}}]
@@ -107,7 +107,7 @@ async fn a_standby_replica_writes_nothing() {
         Injected::default(),
     )
     .await;
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "the pause", T, phase(Phase::Paused)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let writes: Vec<_> = log

@@ -20,7 +20,7 @@ fn two_pauses() -> serde_json::Value {
 
 async fn app(c: &cluster::Cluster, ns: &str, spec: serde_json::Value) {
     namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment("auth:1.0", 3)).await;
+    create(&c.client, ns, &deployment(&image("1.0"), 3)).await;
     create(&c.client, ns, &service()).await;
     create(&c.client, ns, &rollout(spec)).await;
 }
@@ -28,11 +28,11 @@ async fn app(c: &cluster::Cluster, ns: &str, spec: serde_json::Value) {
 #[tokio::test]
 async fn killed_and_restarted_mid_canary_the_operator_resumes_without_repeating_itself() {
     let c = cluster::Cluster::start().await;
-    let ns = "restart";
+    let ns = &unique("restart");
     app(&c, ns, two_pauses()).await;
     let op = Operator::start(c.client.clone(), ns).await;
     until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "the first pause", T, |s| {
         s.pause_reason == Some(PauseReason::Step)
     })
@@ -87,7 +87,7 @@ async fn killed_and_restarted_mid_canary_the_operator_resumes_without_repeating_
 #[tokio::test]
 async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
     let c = cluster::Cluster::start().await;
-    let ns = "restart-abort";
+    let ns = &unique("restart-abort");
     let mut spec = two_pauses();
     spec["analysis"] = json!({"interval": "1s", "metrics": [{"name": "m", "query": {"query": "vector(0)", "max": 1}}]});
     app(&c, ns, spec).await;
@@ -95,7 +95,7 @@ async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
     readings.set(AnalysisReading::verdict(Verdict::Inconclusive));
     let op = Operator::start_with(c.client.clone(), ns, false, readings.clone()).await;
     until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "25%", T, |s| s.effective_weight == 25).await;
     readings.set(AnalysisReading::verdict(Verdict::Fail));
     until(&c.client, ns, "the abort decided", T, phase(Phase::Aborted)).await;
@@ -116,7 +116,7 @@ async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
 #[tokio::test]
 async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
     let c = cluster::Cluster::start().await;
-    let ns = "invalid";
+    let ns = &unique("invalid");
     let mut spec = two_pauses();
     spec["service"] = json!("no-such-service");
     app(&c, ns, spec).await;
@@ -124,7 +124,7 @@ async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
     let op = Operator::start(c.client.clone(), ns).await;
     let st = until(&c.client, ns, "InvalidSpec", T, phase(Phase::InvalidSpec)).await;
     assert!(st.message.unwrap().contains("spec.service"));
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after: Deployment = get(&c.client, ns, APP).await.unwrap();
     assert_eq!(
@@ -142,11 +142,11 @@ async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
 #[tokio::test]
 async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
     let c = cluster::Cluster::start().await;
-    let ns = "delete";
+    let ns = &unique("delete");
     app(&c, ns, two_pauses()).await;
     let op = Operator::start(c.client.clone(), ns).await;
     until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "the canary", T, |s| s.effective_weight == 25).await;
     delete_rollout(&c.client, ns).await;
     eventually("the Rollout gone after its finalizer ran", T, || async {
@@ -173,7 +173,7 @@ async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
 #[tokio::test]
 async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
     let c = cluster::Cluster::start().await;
-    let ns = "leader";
+    let ns = &unique("leader");
     app(&c, ns, two_pauses()).await;
     let a = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
     until(
@@ -189,7 +189,7 @@ async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_d
     assert!(holder.is_some(), "the Lease has a holder");
     // The leader dies without releasing: the other takes over within the lease duration.
     a.kill();
-    release(&c.client, ns, "auth:1.1").await;
+    release(&c.client, ns, &image("1.1")).await;
     until(
         &c.client,
         ns,

@@ -11,9 +11,11 @@ use crate::api::{
     AnalysisTemplate, Arg, ClusterAnalysisTemplate, Metric, PrometheusSource, Rollout,
 };
 use crate::engine::{Observations, WorkloadObservation};
-use crate::traffic::{TrafficObservation, TrafficRouter};
+use crate::traffic::{
+    CANARY_TRACK, POD_TEMPLATE_HASH_LABEL, TRACK_LABEL, TrafficObservation, TrafficRouter,
+};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
@@ -38,7 +40,34 @@ pub struct World {
     /// The HTTPRoute, as JSON (every field kept, known or not).
     pub route: Option<Value>,
     pub metrics: Vec<ResolvedMetric>,
+    /// Pods the workload's selector matches (both tracks), for `{{pods}}` and probes.
+    pub pods: Vec<Pod>,
     pub spec_errors: Vec<FieldError>,
+}
+
+impl World {
+    /// Canary pods: the track label says so.
+    pub fn canary_pods(&self) -> Vec<&Pod> {
+        self.pods
+            .iter()
+            .filter(|p| p.labels().get(TRACK_LABEL).map(String::as_str) == Some(CANARY_TRACK))
+            .collect()
+    }
+
+    /// Stable pods: those of the ReplicaSet that runs `stable_revision`.
+    pub fn stable_pods(&self, stable_revision: &str) -> Vec<&Pod> {
+        let hash = self
+            .workload
+            .as_ref()
+            .and_then(|d| workload::stable_replica_set(d, &self.replica_sets, stable_revision))
+            .and_then(workload::pod_template_hash);
+        let Some(hash) = hash else { return Vec::new() };
+        self.pods
+            .iter()
+            .filter(|p| !p.labels().contains_key(TRACK_LABEL))
+            .filter(|p| p.labels().get(POD_TEMPLATE_HASH_LABEL).map(String::as_str) == Some(hash))
+            .collect()
+    }
 }
 
 /// One metric to measure, with the args and Prometheus of the template it came from.
@@ -81,6 +110,15 @@ pub async fn world(
         let rs: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
         let selector = match_labels(&d.spec.selector.match_labels);
         let lp = ListParams::default().labels(&selector);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        w.pods = pods
+            .list(&lp)
+            .await
+            .map_err(Error::observe(format!(
+                "Pods of {}",
+                spec.workload_ref.name
+            )))?
+            .items;
         w.replica_sets = rs
             .list(&lp)
             .await

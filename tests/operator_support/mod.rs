@@ -19,6 +19,16 @@ use tokio::sync::watch;
 
 pub const APP: &str = "auth-api";
 
+/// The image of release `tag`: `auth:<tag>` on the local cluster, where images are only
+/// names; `$PORTCULLIS_E2E_IMAGE_REPO:<tag>` on a real cluster, where they must pull and
+/// start (push tags 1.0, 1.1, 1.2, 1.2-broken of any long-running image there).
+pub fn image(tag: &str) -> String {
+    match std::env::var("PORTCULLIS_E2E_IMAGE_REPO") {
+        Ok(repo) if std::env::var(cluster::E2E_ENV).is_ok() => format!("{repo}:{tag}"),
+        _ => format!("auth:{tag}"),
+    }
+}
+
 /// A running operator; stops (and releases its Lease) when dropped or `stop`ped.
 pub struct Operator {
     stop: watch::Sender<bool>,
@@ -88,6 +98,18 @@ impl Drop for Operator {
             t.abort();
         }
     }
+}
+
+/// A namespace name: as given on the local cluster (each test has its own), with a
+/// unique suffix on a real one, where runs share the cluster.
+pub fn unique(base: &str) -> String {
+    if std::env::var(cluster::E2E_ENV).is_err() {
+        return base.to_string();
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{base}-{}-{nanos:x}", std::process::id())
 }
 
 pub async fn namespace(client: &Client, name: &str) {
