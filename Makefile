@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test test-only lint fmt-check crds deps-prometheus bench clean
+.PHONY: all build test test-only lint fmt-check crds deps-prometheus bench clean e2e-cluster
 
 all: build
 
@@ -28,6 +28,15 @@ test: fmt-check lint test-only
 ## Regenerate crds/*.yaml from the Rust types.
 crds:
 	$(CARGO) run --quiet -- crds > crds/portcullis.dev.yaml
+
+## The operator scenarios against a real cluster (not run in CI). Needs KUBECONFIG with
+## Portcullis' CRDs (crds/) and the Gateway API HTTPRoute CRD installed, and
+## PORTCULLIS_E2E_IMAGE_REPO: an image repository with tags 1.0, 1.1, 1.2, 1.2-broken.
+e2e-cluster:
+	@test -n "$$KUBECONFIG" || { echo "set KUBECONFIG to the cluster to test against"; exit 2; }
+	@test -n "$$PORTCULLIS_E2E_IMAGE_REPO" || { echo "set PORTCULLIS_E2E_IMAGE_REPO (see Makefile)"; exit 2; }
+	PORTCULLIS_E2E_KUBECONFIG="$$KUBECONFIG" $(CARGO) test --test operator_canary --test operator_gateway \
+		--test operator_resilience --test operator_rbac -- --test-threads=1
 
 clean:
 	$(CARGO) clean
