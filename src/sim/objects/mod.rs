@@ -4,8 +4,10 @@
 //! kube-apiserver answered.
 
 pub mod apply;
+pub mod builtin_types;
 pub mod schema;
 pub mod strategic;
+pub mod types;
 
 /// Where the shape of lists (merge keys, sets, atomic lists) comes from.
 #[derive(Debug, Clone, Copy)]
