@@ -178,7 +178,7 @@ pub fn kind_shape(group: &str, kind: &str) -> &'static Shape {
 /// Paths that a Go zero value of the kind already carries (non-`omitempty` fields and
 /// non-pointer structs): kube-apiserver compares a create against that zero value, so
 /// these nodes are never recorded as added (no `"."` in fieldsV1). `*` stands for any
-/// list item.
+/// list item; a trailing `[]` marks a list (zero value `null`), otherwise a struct (`{}`).
 pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
     match (group, kind) {
         ("apps", "Deployment") => &[
@@ -188,7 +188,7 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
             "spec.template",
             "spec.template.metadata",
             "spec.template.spec",
-            "spec.template.spec.containers",
+            "spec.template.spec.containers[]",
             "spec.template.spec.containers.*.resources",
             "status",
         ],
@@ -198,11 +198,11 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
             "spec.template",
             "spec.template.metadata",
             "spec.template.spec",
-            "spec.template.spec.containers",
+            "spec.template.spec.containers[]",
             "spec.template.spec.containers.*.resources",
             "status",
         ],
-        ("", "Pod") => &["metadata", "spec", "spec.containers", "spec.containers.*.resources", "status"],
+        ("", "Pod") => &["metadata", "spec", "spec.containers[]", "spec.containers.*.resources", "status"],
         ("", "Service") => &["metadata", "spec", "status", "status.loadBalancer"],
         ("", "Namespace") => &["metadata", "spec", "status"],
         ("coordination.k8s.io", "Lease") => &["metadata", "spec"],
