@@ -4,8 +4,13 @@
 //! kube-apiserver answered.
 
 pub mod apply;
+pub mod builtin_types;
+pub mod fieldset;
+mod managed;
 pub mod schema;
 pub mod strategic;
+pub mod types;
+mod walk;
 
 /// Where the shape of lists (merge keys, sets, atomic lists) comes from.
 #[derive(Debug, Clone, Copy)]
