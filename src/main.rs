@@ -20,6 +20,15 @@ enum Command {
     /// Run the operator: reconcile Rollouts in the cluster your kubeconfig points to.
     Controller(portcullis::controller::ControllerArgs),
     /// Run a local, Kubernetes-protocol API server for tests and the demo (a test double, not a cluster).
+    ///
+    /// Serves the Kubernetes REST protocol from memory on 127.0.0.1 and writes a kubeconfig
+    /// for it. It is a TEST DOUBLE for Portcullis' tests and demo, not a cluster: nothing
+    /// schedules or runs pods, there is no authentication, nothing is persisted. Real users
+    /// install Portcullis on a real Kubernetes cluster.
+    ///
+    /// Prints `ready: <url> kubeconfig=<path>` once it accepts requests and stops on
+    /// SIGINT/SIGTERM. With kubectl:
+    /// `kubectl --kubeconfig ./local-cluster.kubeconfig apply --validate=false -f crds/`
     LocalCluster(portcullis::sim::LocalClusterArgs),
 }
 

@@ -13,9 +13,29 @@ pub struct LocalClusterArgs {
     /// Port on 127.0.0.1 (0 = pick a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Where to write the kubeconfig that points at the server.
+    #[arg(long, default_value = "./local-cluster.kubeconfig")]
+    pub kubeconfig: std::path::PathBuf,
 }
 
 /// Runs the local cluster until SIGINT/SIGTERM.
-pub async fn run(_args: LocalClusterArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    Err("local-cluster is not built yet".into())
+pub async fn run(args: LocalClusterArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let server = apiserver::start(apiserver::Config {
+        port: args.port,
+        ..Default::default()
+    })
+    .await?;
+    server.write_kubeconfig(&args.kubeconfig)?;
+    println!(
+        "ready: {} kubeconfig={}",
+        server.url(),
+        args.kubeconfig.display()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    server.shutdown().await;
+    Ok(())
 }

@@ -1,1 +1,196 @@
-//! The local API server: the Kubernetes REST protocol over HTTP on loopback.
+//! The local API server: the Kubernetes REST protocol over HTTP on loopback, in memory.
+//! A test double for the operator, the CLI and kubectl, held to a real kube-apiserver by
+//! the recorded transcripts in `tests/fixtures/apiserver-transcripts/`.
+//!
+//! What it does: discovery (legacy, not aggregated), generic storage of the built-in kinds
+//! in [`resources`] and of CRD-defined kinds once the CRD is Established, get/list (label
+//! and field selectors, `limit`/`continue`, `resourceVersion`/`resourceVersionMatch`),
+//! create/update/delete, `/status` and `/scale`, JSON merge and JSON patches, strategic
+//! merge and server-side apply (through `sim::objects`), finalizers and
+//! `deletionTimestamp`, garbage collection of ownerReferences and terminating namespaces,
+//! watches (bookmarks, `sendInitialEvents`, 410 for a compacted resourceVersion), Table
+//! and PartialObjectMetadata output, `Status` errors shaped like kube-apiserver's.
+//!
+//! # Known differences from kube-apiserver
+//! - No authentication or authorization: every request acts as a cluster admin, so the
+//!   401/403 answers of transcript 11 (anonymous, bad token, unprivileged user) and
+//!   SelfSubjectAccessReview/SelfSubjectReview are not reproduced.
+//! - CEL rules (`x-kubernetes-validations`) are not evaluated (nor is the "some
+//!   validation rules were not checked" cause reported); structural schema checks are.
+//! - A CRD's kinds are served as soon as it is Established: no 429 "storage is
+//!   (re)initializing" on the first list.
+//! - The garbage collector and namespace controller always run (kube-controller-manager's
+//!   job): a Foreground delete with no dependents completes instead of staying forever as
+//!   in the API-server-only recording; namespace status conditions are not written.
+//! - No aggregated discovery (`APIGroupDiscoveryList`): clients fall back to the legacy
+//!   documents. No OpenAPI documents: use `kubectl --validate=false`.
+//! - core/v1 and events.k8s.io/v1 Events are stored separately: each API lists only the
+//!   events created through it (kube-apiserver converts between them).
+//! - Built-in validation covers only the rules listed in `defaults::validate`; Secret
+//!   `stringData`/typed-Secret rules, MicroTime precision of Leases and duplicate JSON
+//!   fields are not checked. Error messages of malformed input (JSON, YAML, continue
+//!   tokens) are worded by Rust parsers, not Go's.
+//! - Bookmarks come every `bookmark_interval` and in the two seconds before a watch's
+//!   deadline; kube-apiserver's timing differs.
+//! - One process, one store: no etcd, nothing survives a restart; `compact` stands for
+//!   an etcd compaction.
+
+mod crd;
+mod defaults;
+mod delete;
+mod discovery;
+mod gc;
+mod http;
+pub mod kubeconfig;
+mod meta;
+mod objects_glue;
+mod patch;
+mod read;
+pub mod resources;
+mod routes;
+mod scale;
+mod selectors;
+mod state;
+mod status;
+mod store;
+mod table;
+mod watch;
+mod write;
+
+use bytes::Bytes;
+use state::{Inner, Shared, Tuning};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch as signal;
+use tokio::task::JoinHandle;
+
+/// How to start a [`LocalApiServer`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Period of BOOKMARK events on watches that allow them.
+    pub bookmark_interval: Duration,
+    /// How many writes the event log keeps for watches (older resourceVersions get 410).
+    pub history: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 0,
+            bookmark_interval: Duration::from_secs(60),
+            history: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot listen on 127.0.0.1:{port}: {source} (pick another --port, or 0 for a free one)"
+    )]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot write the kubeconfig to {path}: {source}")]
+    WriteKubeconfig {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot build a client for the local API server: {0}")]
+    Client(String),
+}
+
+/// A running local API server.
+pub struct LocalApiServer {
+    addr: SocketAddr,
+    stop: signal::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+/// Binds 127.0.0.1:`config.port` and serves until [`LocalApiServer::shutdown`].
+pub async fn start(config: Config) -> Result<LocalApiServer, Error> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .map_err(|source| Error::Bind {
+            port: config.port,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        port: config.port,
+        source,
+    })?;
+    let (stop, stopped) = signal::channel(false);
+    let inner = Inner {
+        store: store::Store::new(config.history),
+        registry: resources::Registry::default(),
+    };
+    let shared = Arc::new(Shared::new(
+        inner,
+        stopped,
+        Tuning {
+            bookmark_interval: config.bookmark_interval,
+        },
+    ));
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let body =
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        let req = http::Request {
+            method: ::http::Method::POST,
+            path: "/api/v1/namespaces".into(),
+            user_agent: "local-cluster".into(),
+            body: Bytes::from(body.to_string()),
+            ..http::Request::empty()
+        };
+        http::dispatch(&shared, req).await;
+    }
+    let tasks = vec![
+        tokio::spawn(http::serve(listener, shared.clone())),
+        tokio::spawn(gc::run(shared.clone())),
+    ];
+    Ok(LocalApiServer {
+        addr,
+        stop,
+        tasks,
+        shared,
+    })
+}
+
+impl LocalApiServer {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig::render(&self.url())
+    }
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), Error> {
+        std::fs::write(path, self.kubeconfig()).map_err(|source| Error::WriteKubeconfig {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+    /// A `kube::Client` for this server, built from its kubeconfig as a user's would be.
+    pub async fn client(&self) -> Result<kube::Client, Error> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig())
+            .map_err(|e| Error::Client(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(|e| Error::Client(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+    }
+    /// Forgets the watch history, as an etcd compaction does: watches and exact lists
+    /// from older resourceVersions answer 410 Expired.
+    pub fn compact(&self) {
+        self.shared.lock().store.compact();
+    }
+    /// Stops accepting, ends open watches and connections, and waits for that.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+    }
+}

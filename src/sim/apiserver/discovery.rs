@@ -1,0 +1,93 @@
+//! Legacy discovery: `/version`, `/api`, `/apis`, `/apis/GROUP`, `/api/v1`,
+//! `/apis/GROUP/VERSION`. Aggregated discovery is not offered; clients fall back to this.
+use super::resources::Registry;
+use serde_json::{Value, json};
+
+pub fn version() -> Value {
+    json!({"major": "1", "minor": "36", "emulationMajor": "1", "emulationMinor": "36",
+        "minCompatibilityMajor": "1", "minCompatibilityMinor": "35",
+        "gitVersion": "v1.36.0-portcullis-local-cluster", "gitCommit": "", "gitTreeState": "clean",
+        "buildDate": "", "goVersion": "", "compiler": "rustc", "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)})
+}
+
+pub fn core_versions(host: &str) -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
+}
+
+fn group_entry(name: &str, versions: &[String]) -> Value {
+    let gv = |v: &String| json!({"groupVersion": format!("{name}/{v}"), "version": v});
+    json!({"name": name, "versions": versions.iter().map(gv).collect::<Vec<_>>(), "preferredVersion": gv(&versions[0])})
+}
+
+pub fn groups(registry: &Registry) -> Value {
+    let groups: Vec<Value> = registry
+        .groups()
+        .iter()
+        .map(|(g, vs)| group_entry(g, vs))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn group(registry: &Registry, name: &str) -> Value {
+    let versions = registry
+        .groups()
+        .into_iter()
+        .find(|(g, _)| g == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let mut g = group_entry(name, &versions);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    g
+}
+
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
+    let mut out: Vec<Value> = Vec::new();
+    for r in registry
+        .all()
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let mut e = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS});
+        if !r.short_names.is_empty() {
+            e["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            e["categories"] = json!(r.categories);
+        }
+        out.push(e);
+        let sub = |name: &str| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]});
+        if r.status {
+            out.push(sub("status"));
+        }
+        if r.scale.is_some() {
+            let mut s = sub("scale");
+            s["group"] = json!("autoscaling");
+            s["version"] = json!("v1");
+            s["kind"] = json!("Scale");
+            out.push(s);
+        }
+    }
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let mut list = json!({"kind": "APIResourceList", "groupVersion": gv, "resources": out});
+    if !group.is_empty() {
+        list["apiVersion"] = json!("v1");
+    }
+    list
+}

@@ -1,0 +1,186 @@
+//! In-memory storage: objects keyed by group/resource/namespace/name, one global
+//! monotonically increasing resourceVersion, and a bounded event log that watches replay.
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjKey {
+    pub group: String,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One write, as watches see it: the object after the write (for DELETED: its last state
+/// with the deletion's resourceVersion) and the state before.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub rv: u64,
+    pub kind: EventType,
+    pub key: ObjKey,
+    pub object: Value,
+    pub old: Option<Value>,
+}
+
+/// A requested resourceVersion that the log no longer covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooOld {
+    pub requested: u64,
+    pub oldest: u64,
+}
+
+pub struct Store {
+    objects: BTreeMap<ObjKey, Value>,
+    rv: u64,
+    log: VecDeque<Arc<StoredEvent>>,
+    history: usize,
+    /// Every event with rv > floor is in the log.
+    floor: u64,
+    tx: broadcast::Sender<Arc<StoredEvent>>,
+}
+
+pub fn set_rv(obj: &mut Value, rv: u64) {
+    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+}
+
+impl Store {
+    pub fn new(history: usize) -> Self {
+        let (tx, _) = broadcast::channel(4096);
+        Store {
+            objects: BTreeMap::new(),
+            rv: 0,
+            log: VecDeque::new(),
+            history: history.max(1),
+            floor: 0,
+            tx,
+        }
+    }
+    pub fn current_rv(&self) -> u64 {
+        self.rv
+    }
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.tx.subscribe()
+    }
+    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+    pub fn all(&self) -> impl Iterator<Item = (&ObjKey, &Value)> {
+        self.objects.iter()
+    }
+    /// Objects of one resource in key order, optionally in one namespace.
+    pub fn list(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Vec<(&ObjKey, &Value)> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == group
+                    && k.resource == resource
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .collect()
+    }
+    /// Stores `obj` under a fresh resourceVersion and returns what was stored.
+    pub fn put(&mut self, key: ObjKey, mut obj: Value) -> Value {
+        self.rv += 1;
+        set_rv(&mut obj, self.rv);
+        let old = self.objects.insert(key.clone(), obj.clone());
+        let kind = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.record(StoredEvent {
+            rv: self.rv,
+            kind,
+            key,
+            object: obj.clone(),
+            old,
+        });
+        obj
+    }
+    /// Removes the object; the DELETED event carries its last state at a new resourceVersion.
+    pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
+        let last = self.objects.get(key)?.clone();
+        self.remove_as(key, last)
+    }
+    /// Removes the object; the DELETED event carries `last` (its final state).
+    pub fn remove_as(&mut self, key: &ObjKey, mut last: Value) -> Option<Value> {
+        let old = self.objects.remove(key)?;
+        self.rv += 1;
+        set_rv(&mut last, self.rv);
+        self.record(StoredEvent {
+            rv: self.rv,
+            kind: EventType::Deleted,
+            key: key.clone(),
+            object: last,
+            old: Some(old.clone()),
+        });
+        Some(old)
+    }
+    fn record(&mut self, event: StoredEvent) {
+        let event = Arc::new(event);
+        self.log.push_back(event.clone());
+        while self.log.len() > self.history {
+            if let Some(e) = self.log.pop_front() {
+                self.floor = e.rv;
+            }
+        }
+        let _ = self.tx.send(event);
+    }
+    /// Events after `rv`, or [`TooOld`] when the log no longer reaches back that far.
+    pub fn events_since(&self, rv: u64) -> Result<Vec<Arc<StoredEvent>>, TooOld> {
+        if rv < self.floor {
+            return Err(TooOld {
+                requested: rv,
+                oldest: self.floor,
+            });
+        }
+        Ok(self.log.iter().filter(|e| e.rv > rv).cloned().collect())
+    }
+    /// One resource's objects as they were at `rv` (undoing later writes from the log).
+    pub fn list_at(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        rv: u64,
+    ) -> Result<Vec<Value>, TooOld> {
+        let later = self.events_since(rv)?;
+        let mut state: BTreeMap<ObjKey, Value> = self
+            .list(group, resource, namespace)
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for e in later.iter().rev() {
+            if e.key.group != group
+                || e.key.resource != resource
+                || namespace.is_some_and(|ns| e.key.namespace != ns)
+            {
+                continue;
+            }
+            match &e.old {
+                Some(old) => state.insert(e.key.clone(), old.clone()),
+                None => state.remove(&e.key),
+            };
+        }
+        Ok(state.into_values().collect())
+    }
+    /// Forgets the history, as an etcd compaction does: older resourceVersions expire.
+    pub fn compact(&mut self) {
+        self.log.clear();
+        self.floor = self.rv;
+    }
+}

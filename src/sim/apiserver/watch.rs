@@ -1,0 +1,239 @@
+//! `?watch=1`: a stream of newline-delimited watch events from a resourceVersion, with
+//! selector transitions (leaving a selector = DELETED), BOOKMARKs when asked, the
+//! `sendInitialEvents` watch-list, `timeoutSeconds`, and a 410 ERROR event for a
+//! resourceVersion the event log no longer covers.
+use super::http::{Reply, Request};
+use super::read::{Rendering, parse_rv, rendering, selectors};
+use super::routes::Target;
+use super::selectors::{FieldSelector, LabelSelector};
+use super::state::Shared;
+use super::status::{ApiError, Cause};
+use super::store::{EventType, StoredEvent, set_rv};
+use super::table;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+/// Without `timeoutSeconds` a watch ends after this long (kube-apiserver picks 30-60 min).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+fn line(kind: &str, object: Value) -> Bytes {
+    let mut s =
+        serde_json::to_string(&json!({"type": kind, "object": object})).expect("serializable");
+    s.push('\n');
+    Bytes::from(s)
+}
+
+struct Filter {
+    t: Target,
+    label: LabelSelector,
+    field: FieldSelector,
+}
+
+impl Filter {
+    fn matches(&self, o: &Value) -> bool {
+        self.label.matches(o) && self.field.matches(o)
+    }
+    /// The event this watcher sees for a write, if any.
+    fn view(&self, e: &StoredEvent) -> Option<(&'static str, Value)> {
+        let r = &self.t.resource;
+        if e.key.group != r.group
+            || e.key.resource != r.plural
+            || self
+                .t
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| *ns != e.key.namespace)
+        {
+            return None;
+        }
+        let now = self.matches(&e.object);
+        let before = e.old.as_ref().is_some_and(|o| self.matches(o));
+        match e.kind {
+            EventType::Added if now => Some(("ADDED", e.object.clone())),
+            EventType::Deleted if now => Some(("DELETED", e.object.clone())),
+            EventType::Modified if now && before => Some(("MODIFIED", e.object.clone())),
+            EventType::Modified if now => Some(("ADDED", e.object.clone())),
+            EventType::Modified if before => {
+                let mut last = e.old.clone().expect("before implies old");
+                set_rv(&mut last, e.rv);
+                Some(("DELETED", last))
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, ApiError> {
+    let initial_events = req.query.flag("sendInitialEvents");
+    if req.query.get("sendInitialEvents").is_some()
+        && req.query.get("resourceVersionMatch") != Some("NotOlderThan")
+    {
+        let cause = Cause::new(
+            "FieldValueForbidden",
+            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            Some("resourceVersionMatch"),
+        );
+        let mut e = ApiError::invalid_kind("ListOptions", "meta.k8s.io", "", vec![cause]);
+        if let Some(d) = e.details.as_mut().and_then(Value::as_object_mut) {
+            d.remove("name");
+        }
+        return Err(e);
+    }
+    let rv = parse_rv(req)?;
+    let (label, field) = selectors(req)?;
+    let filter = Filter {
+        t: t.clone(),
+        label,
+        field,
+    };
+    let bookmarks = req.query.flag("allowWatchBookmarks");
+    let as_table = rendering(&req.accept) == Rendering::Table;
+    let timeout = req
+        .query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    let res = t.resource.clone();
+    let render = move |o: Value| {
+        if as_table {
+            table::table(&res, &[o], 0, None, &Request::empty())
+        } else {
+            o
+        }
+    };
+
+    let inner = shared.lock();
+    let events = inner.store.subscribe();
+    let mut first: Vec<Bytes> = Vec::new();
+    let mut sent_up_to = inner.store.current_rv();
+    match rv {
+        Some(rv) if rv > 0 && !initial_events => match inner.store.events_since(rv) {
+            Ok(past) => {
+                first.extend(
+                    past.iter()
+                        .filter_map(|e| filter.view(e))
+                        .map(|(k, o)| line(k, render(o))),
+                );
+            }
+            Err(too_old) => {
+                let status = ApiError::expired(format!(
+                    "too old resource version: {} ({})",
+                    too_old.requested, too_old.oldest
+                ))
+                .to_status();
+                first.push(line("ERROR", status));
+                drop(inner);
+                tokio::spawn(async move {
+                    for l in first {
+                        let _ = tx.send(l).await;
+                    }
+                });
+                return Ok(Reply::Watch(rx));
+            }
+        },
+        _ => {
+            let r = &t.resource;
+            first.extend(
+                inner
+                    .store
+                    .list(&r.group, &r.plural, t.namespace.as_deref())
+                    .into_iter()
+                    .filter(|(_, o)| filter.matches(o))
+                    .map(|(_, o)| line("ADDED", render(o.clone()))),
+            );
+            if initial_events && bookmarks {
+                let mark = json!({"kind": r.kind, "apiVersion": r.api_version(),
+                    "metadata": {"resourceVersion": sent_up_to.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
+                first.push(line("BOOKMARK", mark));
+            }
+        }
+    }
+    if rv.is_some_and(|rv| rv > sent_up_to) {
+        sent_up_to = rv.unwrap_or(0);
+    }
+    drop(inner);
+    let stream = Stream {
+        shared: shared.clone(),
+        filter,
+        tx,
+        events,
+        bookmarks,
+        deadline: Instant::now() + timeout,
+        sent_up_to,
+    };
+    tokio::spawn(stream.run(first, render));
+    Ok(Reply::Watch(rx))
+}
+
+struct Stream {
+    shared: Arc<Shared>,
+    filter: Filter,
+    tx: mpsc::Sender<Bytes>,
+    events: broadcast::Receiver<Arc<StoredEvent>>,
+    bookmarks: bool,
+    deadline: Instant,
+    sent_up_to: u64,
+}
+
+impl Stream {
+    async fn run(mut self, first: Vec<Bytes>, render: impl Fn(Value) -> Value) {
+        for l in first {
+            if self.tx.send(l).await.is_err() {
+                return;
+            }
+        }
+        let mut shutdown = self.shared.shutdown.clone();
+        let interval = self.shared.tuning.bookmark_interval;
+        let mut next_mark = Instant::now() + interval;
+        // kube-apiserver also sends bookmarks as a watch nears its deadline.
+        let mut closing_marks: Vec<Instant> = [2, 1]
+            .iter()
+            .filter_map(|s| self.deadline.checked_sub(Duration::from_secs(*s)))
+            .filter(|at| *at > Instant::now())
+            .collect();
+        loop {
+            let mark_at = closing_marks
+                .first()
+                .copied()
+                .unwrap_or(next_mark)
+                .min(next_mark);
+            tokio::select! {
+                received = self.events.recv() => match received {
+                    Ok(e) if e.rv > self.sent_up_to => {
+                        self.sent_up_to = e.rv;
+                        if let Some((kind, obj)) = self.filter.view(&e)
+                            && self.tx.send(line(kind, render(obj))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // Fell behind or the server stops: end the stream; clients re-list.
+                    Err(_) => return,
+                },
+                _ = tokio::time::sleep_until(mark_at), if self.bookmarks => {
+                    if closing_marks.first() == Some(&mark_at) {
+                        closing_marks.remove(0);
+                    } else {
+                        next_mark += interval;
+                    }
+                    let r = &self.filter.t.resource;
+                    // Only what this stream has seen: a client resuming from it misses nothing.
+                    let rv = self.sent_up_to;
+                    let mark = json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                    if self.tx.send(line("BOOKMARK", mark)).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(self.deadline) => return,
+                _ = shutdown.changed() => return,
+                _ = self.tx.closed() => return,
+            }
+        }
+    }
+}
