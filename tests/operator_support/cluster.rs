@@ -6,7 +6,11 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use portcullis::sim::apiserver::{self, LocalApiServer};
+use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use std::path::PathBuf;
@@ -22,6 +26,7 @@ pub struct Cluster {
 /// What keeps the local cluster alive for the test's duration.
 struct Local {
     _dir: tempfile::TempDir,
+    _server: LocalApiServer,
 }
 
 impl Cluster {
@@ -36,7 +41,22 @@ impl Cluster {
                 _local: None,
             };
         }
-        unimplemented!("local cluster: wired at merge")
+        let server = apiserver::start(apiserver::Config::default())
+            .await
+            .expect("the local API server starts");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+        let client = client(&kubeconfig).await;
+        install_crds(&client).await;
+        Cluster {
+            client,
+            kubeconfig,
+            _local: Some(Local {
+                _dir: dir,
+                _server: server,
+            }),
+        }
     }
 
     pub async fn config(&self) -> Config {
@@ -75,6 +95,33 @@ impl Cluster {
             .flatten()?
             .spec?
             .holder_identity
+    }
+}
+
+/// Portcullis' CRDs and Gateway API's HTTPRoute, applied and Established.
+async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let gateway = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gateway-api-httproutes.yaml"
+    ))
+    .expect("the HTTPRoute CRD fixture");
+    let mut crds = portcullis::api::crds();
+    for doc in serde_saphyr::from_multiple::<CustomResourceDefinition>(&gateway)
+        .expect("the HTTPRoute CRD parses")
+    {
+        crds.push(doc);
+    }
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.create(&PostParams::default(), &crd)
+            .await
+            .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(10), established)
+            .await
+            .unwrap_or_else(|_| panic!("CRD {name} established within 10 s"))
+            .expect("watching the CRD");
     }
 }
 

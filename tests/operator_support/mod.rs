@@ -47,6 +47,10 @@ impl Operator {
         leader_election: bool,
         readings: Injected,
     ) -> Operator {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let (stop, rx) = watch::channel(false);
         let args = ControllerArgs {
             kubeconfig: None,

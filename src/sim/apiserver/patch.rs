@@ -79,9 +79,17 @@ fn apply_patch(
             Ok(doc)
         }
         "application/json-patch+json" => {
-            let p: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+            let mut p: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
                 ApiError::bad_request(format!("json: cannot unmarshal the patch: {e}"))
             })?;
+            // As in kube-apiserver (evanphx/json-patch): testing a missing path against
+            // null passes; kube-rs' finalizer() relies on it.
+            p.0.retain(|op| match op {
+                json_patch::PatchOperation::Test(t) => {
+                    !(t.value.is_null() && doc.pointer(t.path.as_str()).is_none())
+                }
+                _ => true,
+            });
             json_patch::patch(&mut doc, &p).map_err(|_| ApiError::unprocessable_patch())?;
             Ok(doc)
         }
