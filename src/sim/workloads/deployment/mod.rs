@@ -143,10 +143,20 @@ pub fn reconcile(
         pass.d.status = Some(pass.calculate_status(new));
     } else {
         pass.check_paused_conditions();
+        let paused_changed = pass.d.status.clone().unwrap_or_default()
+            != deployment.status.clone().unwrap_or_default();
+        let paused_status = pass.d.status.clone();
         if pass.spec.paused || pass.is_scaling_event()? {
             pass.sync()?;
         } else {
             requeue_after = pass.rollout_rolling()?;
+        }
+        // kube-controller-manager writes the paused/resumed condition on its own first; the
+        // status write later in the same sync then conflicts, and the next sync computes
+        // the rest. Keep that intermediate status: watchers see DeploymentResumed.
+        if paused_changed {
+            pass.d.status = paused_status;
+            pass.d.metadata.annotations = deployment.metadata.annotations.clone();
         }
     }
     Ok(DeploymentSync {
