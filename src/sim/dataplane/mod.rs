@@ -3,16 +3,19 @@
 //! answers with its own authentication failure behaviour; per-pod counters on `/metrics`.
 //!
 //! The model is pure ([`TrafficModel`] over a [`Snapshot`], with a seeded random source);
-//! [`runner`] paces it in real or accelerated time, [`server`] serves the counters and
-//! [`watch`] keeps the snapshot in step with the API server.
+//! [`runner`] paces it in real or accelerated time and [`server`] serves the counters.
 
 pub mod metrics;
 pub mod release;
 pub mod routing;
+pub mod runner;
+pub mod server;
 pub mod snapshot;
 pub mod traffic;
 
 pub use metrics::DataPlaneMetrics;
+pub use runner::TrafficRunner;
+pub use server::MetricsServer;
 pub use release::{AuthBehaviour, Release, ReleaseError};
 pub use snapshot::Snapshot;
 pub use traffic::{Population, Served, TrafficModel};
