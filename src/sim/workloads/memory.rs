@@ -6,7 +6,8 @@
 
 use super::access::{self, whole_seconds};
 use super::writes::Write;
-use super::{WorkloadOptions, deployment, kubelet, replicaset};
+use super::run::reconcile_all;
+use super::{WorkloadOptions, deployment};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -205,21 +206,16 @@ impl MemoryCluster {
     /// in order (a conflicting one is dropped, as the real controller would retry).
     /// Returns the writes that were applied.
     pub fn round(&mut self) -> Result<Vec<Write>, MemoryError> {
-        let mut writes = Vec::new();
+        let deployments: Vec<Deployment> = self.deployments.values().cloned().collect();
         let rss: Vec<ReplicaSet> = self.replica_sets.values().cloned().collect();
-        for d in self.deployments.values() {
-            writes.extend(deployment::reconcile(d, &rss, self.now)?.writes);
-        }
         let pods: Vec<Pod> = self.pods.values().cloned().collect();
-        for rs in &rss {
-            writes.extend(replicaset::reconcile(rs, &pods, self.now).writes);
-        }
-        for pod in pods.iter().filter(|_| self.kubelet) {
-            let behaviour = self.options.behaviour(pod);
-            writes.extend(kubelet::reconcile(pod, &behaviour, self.now).write);
+        let kubelet = self.kubelet.then_some(&self.options);
+        let round = reconcile_all(&deployments, &rss, &pods, kubelet, self.now);
+        if let Some(e) = round.errors.into_iter().next() {
+            return Err(e.into());
         }
         let mut applied = Vec::new();
-        for w in writes {
+        for w in round.writes {
             match self.apply(w.clone()) {
                 Ok(()) => applied.push(w),
                 Err(MemoryError::Conflict(_) | MemoryError::NotFound(_) | MemoryError::AlreadyExists(_)) => {}
