@@ -1,1 +1,21 @@
-//! Simulated login traffic over the ready pods, and per-pod counters on `/metrics`.
+//! The simulated data plane: login traffic over the ready pods behind a Service, or as an
+//! HTTPRoute's weighted backendRefs and header matches send it; each release (by image)
+//! answers with its own authentication failure behaviour; per-pod counters on `/metrics`.
+//!
+//! The model is pure ([`TrafficModel`] over a [`Snapshot`], with a seeded random source);
+//! [`runner`] paces it in real or accelerated time and [`server`] serves the counters.
+
+pub mod metrics;
+pub mod release;
+pub mod routing;
+pub mod runner;
+pub mod server;
+pub mod snapshot;
+pub mod traffic;
+
+pub use metrics::DataPlaneMetrics;
+pub use runner::TrafficRunner;
+pub use server::MetricsServer;
+pub use release::{AuthBehaviour, Release, ReleaseError};
+pub use snapshot::Snapshot;
+pub use traffic::{Population, Served, TrafficModel};

@@ -1,1 +1,22 @@
 //! Simulated kube-controller-manager and kubelet: Deployments, ReplicaSets and pods.
+//!
+//! Each controller is a pure core (objects in, [`Write`]s out, time passed in) and a thin
+//! loop ([`run()`]) that watches the API server and applies the writes through the API, as
+//! the real controllers do. The cores are exact where the recorded kube-controller-manager
+//! transcript pins behaviour; each module lists where it differs.
+
+mod access;
+pub mod deployment;
+pub mod fenceposts;
+pub mod hash;
+pub mod kubelet;
+pub mod memory;
+mod options;
+pub mod run;
+mod view;
+pub mod replicaset;
+mod writes;
+
+pub use run::run;
+pub use options::{ImageFailure, ImageFailureError, WorkloadOptions};
+pub use writes::Write;

@@ -1,0 +1,225 @@
+//! The deployment controller's pure core, after kube-controller-manager's
+//! `pkg/controller/deployment` (`syncDeployment`): given a Deployment, the ReplicaSets it
+//! controls and the time, the writes that move it one step towards its spec.
+//!
+//! kube-controller-manager issues several writes per sync and lets a conflict restart the
+//! next one; here one pass computes the end state and writes each object once, so the
+//! objects reach the same values with fewer intermediate versions.
+//! Known differences: no adoption or release of ReplicaSets by selector (only those
+//! whose controller reference is the Deployment), no `Recreate` strategy, no
+//! `ReplicaFailure` condition (nothing here fails to create pods).
+
+mod replicasets;
+mod scale;
+mod status;
+
+use super::access::{self, whole_seconds};
+use super::fenceposts::{self, FencepostError};
+use super::writes::Write;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::jiff::Timestamp;
+use std::time::Duration;
+
+pub use replicasets::{
+    DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+};
+
+/// What one reconcile of a Deployment asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentSync {
+    pub writes: Vec<Write>,
+    /// Reconcile again after this long even if nothing changes (the progress deadline).
+    pub requeue_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeploymentError {
+    #[error("Deployment {0} has no uid: pass the object as the API server returned it")]
+    NotStored(String),
+    #[error("Deployment {name}: {source}")]
+    Fencepost {
+        name: String,
+        source: FencepostError,
+    },
+    #[error(
+        "Deployment {0} uses the Recreate strategy, which the local cluster does not simulate; use RollingUpdate"
+    )]
+    Recreate(String),
+}
+
+/// The spec values the controller uses, with the API server's defaults.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    replicas: i32,
+    paused: bool,
+    /// `MaxSurge(d)` / `MaxUnavailable(d)`, already resolved to pods.
+    max_surge: i32,
+    max_unavailable: i32,
+    /// None when there is no deadline (absent or `MaxInt32`).
+    progress_deadline_seconds: Option<i64>,
+    revision_history_limit: i32,
+    min_ready_seconds: i32,
+}
+
+impl Spec {
+    fn of(d: &Deployment) -> Result<Self, DeploymentError> {
+        let name = access::name(&d.metadata).to_string();
+        let spec = Some(&d.spec);
+        let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+        let strategy = spec.and_then(|s| s.strategy.as_ref());
+        if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
+            return Err(DeploymentError::Recreate(name));
+        }
+        let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+        let default = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+            "25%".to_string(),
+        );
+        let surge = rolling.map_or(Some(&default), |r| r.max_surge.as_ref());
+        let unavailable = rolling.map_or(Some(&default), |r| r.max_unavailable.as_ref());
+        let (max_surge, max_unavailable) = fenceposts::resolve(surge, unavailable, replicas)
+            .map_err(|source| DeploymentError::Fencepost { name, source })?;
+        let deadline = spec.and_then(|s| s.progress_deadline_seconds).unwrap_or(600);
+        Ok(Spec {
+            replicas,
+            paused: spec.and_then(|s| s.paused).unwrap_or(false),
+            max_surge,
+            max_unavailable: if replicas == 0 {
+                0
+            } else {
+                max_unavailable.min(replicas)
+            },
+            progress_deadline_seconds: (deadline != i32::MAX).then_some(i64::from(deadline)),
+            revision_history_limit: spec.and_then(|s| s.revision_history_limit).unwrap_or(10),
+            min_ready_seconds: spec.and_then(|s| s.min_ready_seconds).unwrap_or(0),
+        })
+    }
+}
+
+/// A ReplicaSet as the pass sees it: `original` is None for one this pass creates.
+struct Working {
+    rs: ReplicaSet,
+    original: Option<ReplicaSet>,
+    delete: bool,
+}
+
+/// The state of one pass: working copies that the steps mutate, diffed at the end.
+struct Pass {
+    d: Deployment,
+    spec: Spec,
+    rss: Vec<Working>,
+    now: Timestamp,
+}
+
+/// One reconcile of `deployment`. `replica_sets` may hold any ReplicaSets of the
+/// namespace; only those the Deployment controls are used.
+pub fn reconcile(
+    deployment: &Deployment,
+    replica_sets: &[ReplicaSet],
+    now: Timestamp,
+) -> Result<DeploymentSync, DeploymentError> {
+    let uid = deployment
+        .metadata
+        .uid
+        .as_deref()
+        .ok_or_else(|| DeploymentError::NotStored(access::name(&deployment.metadata).into()))?;
+    let mut pass = Pass {
+        d: deployment.clone(),
+        spec: Spec::of(deployment)?,
+        rss: replica_sets
+            .iter()
+            .filter(|rs| access::controlled_by(&rs.metadata, uid))
+            .map(|rs| Working {
+                rs: rs.clone(),
+                original: Some(rs.clone()),
+                delete: false,
+            })
+            .collect(),
+        now: whole_seconds(now),
+    };
+    let mut requeue_after = None;
+    if deployment.metadata.deletion_timestamp.is_some() {
+        let new = pass.sync_revision(false)?;
+        pass.d.status = Some(pass.calculate_status(new));
+    } else {
+        pass.check_paused_conditions();
+        let paused_changed = pass.d.status.clone().unwrap_or_default()
+            != deployment.status.clone().unwrap_or_default();
+        let paused_status = pass.d.status.clone();
+        if pass.spec.paused || pass.is_scaling_event()? {
+            pass.sync()?;
+        } else {
+            requeue_after = pass.rollout_rolling()?;
+        }
+        // kube-controller-manager writes the paused/resumed condition on its own first; the
+        // status write later in the same sync then conflicts, and the next sync computes
+        // the rest. Keep that intermediate status: watchers see DeploymentResumed.
+        if paused_changed {
+            pass.d.status = paused_status;
+            pass.d.metadata.annotations = deployment.metadata.annotations.clone();
+        }
+    }
+    Ok(DeploymentSync {
+        writes: pass.finish(deployment),
+        requeue_after,
+    })
+}
+
+impl Pass {
+    fn name(&self) -> &str {
+        access::name(&self.d.metadata)
+    }
+
+    /// Indices of the ReplicaSets that are not the new one (and not being deleted).
+    fn old_indices(&self, new: Option<usize>) -> Vec<usize> {
+        (0..self.rss.len())
+            .filter(|i| Some(*i) != new && !self.rss[*i].delete)
+            .collect()
+    }
+
+    /// `sync`: scale (paused or a scaling event), never roll out.
+    fn sync(&mut self) -> Result<(), DeploymentError> {
+        let new = self.sync_revision(false)?;
+        self.scale(new);
+        if self.spec.paused {
+            self.cleanup(new);
+        }
+        self.d.status = Some(self.calculate_status(new));
+        Ok(())
+    }
+
+    /// `rolloutRolling`: create or find the new ReplicaSet, scale it up as far as
+    /// `maxSurge` allows, else scale old ones down as far as `maxUnavailable` allows.
+    fn rollout_rolling(&mut self) -> Result<Option<Duration>, DeploymentError> {
+        let new = self.sync_revision(true)?.expect("created when missing");
+        if !self.reconcile_new_replica_set(new) && !self.reconcile_old_replica_sets(new) {
+            let status = self.d.status.clone().unwrap_or_default();
+            if self.complete(&status) {
+                self.cleanup(Some(new));
+            }
+        }
+        Ok(self.sync_rollout_status(new))
+    }
+
+    /// The writes that turn the objects as read into the working copies.
+    fn finish(self, original: &Deployment) -> Vec<Write> {
+        let mut writes = Vec::new();
+        for w in self.rss {
+            match (&w.original, w.delete) {
+                (None, _) => writes.push(Write::CreateReplicaSet(w.rs)),
+                (Some(_), true) => writes.push(Write::DeleteReplicaSet {
+                    namespace: access::namespace(&w.rs.metadata).to_string(),
+                    name: access::name(&w.rs.metadata).to_string(),
+                }),
+                (Some(o), false) if *o != w.rs => writes.push(Write::ReplaceReplicaSet(w.rs)),
+                _ => {}
+            }
+        }
+        if self.d.status != original.status
+            || self.d.metadata.annotations != original.metadata.annotations
+        {
+            writes.push(Write::ReplaceDeploymentStatus(self.d));
+        }
+        writes
+    }
+}
