@@ -29,14 +29,7 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
     create(&c.client, ns, &rollout(steps_with_a_manual_gate())).await;
     let op = Operator::start(c.client.clone(), ns).await;
 
-    let st = until(
-        &c.client,
-        ns,
-        "the running release adopted as stable",
-        T,
-        phase(Phase::Idle),
-    )
-    .await;
+    let st = adopted(&c.client, ns).await;
     assert_eq!(st.stable.unwrap().images, vec![image("1.0")]);
 
     release(&c.client, ns, &image("1.1")).await;
@@ -77,16 +70,22 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
             .is_none()
     })
     .await;
+    // Kubernetes rolled the new release out on the workload itself; then the workload is
+    // paused again, so the next release also starts as a canary.
     let workload: Deployment = get(&c.client, ns, APP).await.unwrap();
-    assert_ne!(
-        workload.spec.paused,
-        Some(true),
-        "the workload is Kubernetes' again"
+    assert_eq!(
+        workload.spec.template.spec.as_ref().unwrap().containers[0].image,
+        Some(image("1.1"))
     );
     let ws = workload.status.unwrap();
     assert_eq!(
-        (ws.updated_replicas, ws.available_replicas),
-        (Some(3), Some(3))
+        (ws.updated_replicas, ws.available_replicas, ws.replicas),
+        (Some(3), Some(3), Some(3))
+    );
+    assert_eq!(
+        workload.spec.paused,
+        Some(true),
+        "held for the next release"
     );
     op.stop().await;
 }
@@ -105,7 +104,7 @@ async fn a_failed_verdict_sends_traffic_back_and_scales_the_canary_down() {
     let op = Operator::start(c.client.clone(), ns).await;
     op.readings
         .set(AnalysisReading::verdict(Verdict::Inconclusive));
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
 
     release(&c.client, ns, &image("1.2-broken")).await;
     until(&c.client, ns, "the canary at 25%", T, |s| {

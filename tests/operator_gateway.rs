@@ -75,7 +75,7 @@ async fn weights_and_header_routes_follow_the_steps_and_other_rules_stay_as_they
         "steps": [{"setWeight": 10}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
     }))).await;
     let op = Operator::start(c.client.clone(), ns).await;
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
 
     release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "10% on the canary", T, |s| {

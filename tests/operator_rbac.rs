@@ -55,7 +55,7 @@ async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
     readings.set(AnalysisReading::verdict(Verdict::Pass));
     let client = recording_client(&c, log.clone()).await;
     let op = Operator::start_with(client, ns, true, readings.clone()).await;
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
     release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "promotion", T, phase(Phase::Succeeded)).await;
     readings.set(AnalysisReading::verdict(Verdict::Fail));
@@ -98,7 +98,7 @@ async fn a_standby_replica_writes_nothing() {
         "workloadRef": {"name": APP}, "service": APP, "steps": [{"setWeight": 50}, {"pause": {}}]
     }))).await;
     let leader = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
     let log: Log = Default::default();
     let standby = Operator::start_with(
         recording_client(&c, log.clone()).await,

@@ -31,7 +31,7 @@ async fn killed_and_restarted_mid_canary_the_operator_resumes_without_repeating_
     let ns = &unique("restart");
     app(&c, ns, two_pauses()).await;
     let op = Operator::start(c.client.clone(), ns).await;
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
     release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "the first pause", T, |s| {
         s.pause_reason == Some(PauseReason::Step)
@@ -94,7 +94,7 @@ async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
     let readings = Injected::default();
     readings.set(AnalysisReading::verdict(Verdict::Inconclusive));
     let op = Operator::start_with(c.client.clone(), ns, false, readings.clone()).await;
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
     release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "25%", T, |s| s.effective_weight == 25).await;
     readings.set(AnalysisReading::verdict(Verdict::Fail));
@@ -145,7 +145,7 @@ async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
     let ns = &unique("delete");
     app(&c, ns, two_pauses()).await;
     let op = Operator::start(c.client.clone(), ns).await;
-    until(&c.client, ns, "adoption", T, phase(Phase::Idle)).await;
+    adopted(&c.client, ns).await;
     release(&c.client, ns, &image("1.1")).await;
     until(&c.client, ns, "the canary", T, |s| s.effective_weight == 25).await;
     delete_rollout(&c.client, ns).await;
@@ -176,14 +176,7 @@ async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_d
     let ns = &unique("leader");
     app(&c, ns, two_pauses()).await;
     let a = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
-    until(
-        &c.client,
-        ns,
-        "adoption by the first replica",
-        T,
-        phase(Phase::Idle),
-    )
-    .await;
+    adopted(&c.client, ns).await;
     let b = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
     let holder = c.lease_holder(ns, "portcullis-controller").await;
     assert!(holder.is_some(), "the Lease has a holder");

@@ -186,13 +186,15 @@ pub async fn run_with_client(
     };
     if args.leader_election {
         metrics.ready.store(true, Ordering::Relaxed);
-        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
-            format!(
-                "{}-{}",
-                events::reporter().instance.unwrap_or_default(),
-                std::process::id()
-            )
-        });
+        // Unique per replica even when two run in one process (or share a hostname).
+        let identity = format!(
+            "{}-{}",
+            std::env::var("POD_NAME")
+                .ok()
+                .or(events::reporter().instance)
+                .unwrap_or_else(|| "portcullis".into()),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let config = LeaseConfig {
             namespace: args.lease_namespace.clone(),
             name: args.lease_name.clone(),

@@ -796,7 +796,11 @@ impl Ctx<'_> {
             })
         };
         // First sight of a Deployment mid-rollout: let Kubernetes finish before pausing it.
-        let settle = !workload.rolled_out && workload.revision.revision == stable_revision;
+        // Once paused it stays paused: pausing bumps the generation, and the Deployment
+        // reads as "not rolled out" until its controller catches up.
+        let settle = !workload.rolled_out
+            && !workload.paused
+            && workload.revision.revision == stable_revision;
         match self.st.phase {
             Some(Phase::Progressing | Phase::Paused) => {
                 let draining = self.st.analysis.as_ref().is_some_and(|a| a.draining);

@@ -8,12 +8,13 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
-use portcullis::sim::apiserver::{self, LocalApiServer};
-use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config};
+use portcullis::sim::apiserver::{self, LocalApiServer};
+use portcullis::sim::workloads::{self, WorkloadOptions};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const E2E_ENV: &str = "PORTCULLIS_E2E_KUBECONFIG";
 
@@ -27,6 +28,13 @@ pub struct Cluster {
 struct Local {
     _dir: tempfile::TempDir,
     _server: LocalApiServer,
+    workloads: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.workloads.abort();
+    }
 }
 
 impl Cluster {
@@ -46,15 +54,29 @@ impl Cluster {
             .expect("the local API server starts");
         let dir = tempfile::tempdir().expect("a temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+        server
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
         let client = client(&kubeconfig).await;
         install_crds(&client).await;
+        // Pods start and become ready quickly: these tests are about the operator.
+        let options = WorkloadOptions {
+            start_delay: Duration::from_millis(100),
+            readiness_delay: Duration::from_millis(200),
+            failures: Vec::new(),
+        };
+        let workloads = tokio::spawn(workloads::run(
+            server.client().await.expect("a client for the workloads"),
+            options,
+            std::future::pending(),
+        ));
         Cluster {
             client,
             kubeconfig,
             _local: Some(Local {
                 _dir: dir,
                 _server: server,
+                workloads,
             }),
         }
     }

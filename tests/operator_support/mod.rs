@@ -269,3 +269,24 @@ where
 pub fn phase(p: Phase) -> impl Fn(&RolloutStatus) -> bool {
     move |st| st.phase == Some(p)
 }
+
+/// Waits until the operator adopted the running release and paused the workload, so a
+/// release from now on starts a canary (one pushed before the pause would partly roll
+/// out, on a real cluster too).
+pub async fn adopted(client: &Client, ns: &str) -> RolloutStatus {
+    let st = until(
+        client,
+        ns,
+        "the running release adopted as stable",
+        Duration::from_secs(60),
+        phase(Phase::Idle),
+    )
+    .await;
+    eventually("the workload paused", Duration::from_secs(60), || async {
+        get::<Deployment>(client, ns, APP)
+            .await
+            .is_some_and(|d| d.spec.paused == Some(true))
+    })
+    .await;
+    st
+}

@@ -14,8 +14,8 @@ pub mod snapshot;
 pub mod traffic;
 
 pub use metrics::DataPlaneMetrics;
+pub use release::{AuthBehaviour, Release, ReleaseError};
 pub use runner::TrafficRunner;
 pub use server::MetricsServer;
-pub use release::{AuthBehaviour, Release, ReleaseError};
 pub use snapshot::Snapshot;
 pub use traffic::{Population, Served, TrafficModel};
