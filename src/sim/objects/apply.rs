@@ -68,7 +68,12 @@ pub fn apply(
 /// Records a non-apply write (create, PUT, any PATCH) by `manager` (operation Update) in
 /// `new.metadata.managedFields`: the manager owns the fields it set or changed, and other
 /// managers lose ownership of fields whose values it changed.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &Manager<'_>, types: TypeInfo<'_>) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &Manager<'_>,
+    types: TypeInfo<'_>,
+) {
     let _ = (old, new, manager, types);
     unimplemented!("managed fields for updates")
 }
