@@ -7,8 +7,8 @@
 //! of their likelihood ratios `(q₁/q₀)^f · ((1-q₁)/(1-q₀))^(n-f)` is a supermartingale
 //! for every `q ≤ q₀`, so rejecting at `1/α` (Fail) has error ≤ α at any number of looks.
 //! The mirror test of `H₀': q ≥ q₀` (odds × [`BELOW`]) gives the early pass.
-//! A ceiling of 0 ("no failure at all") is treated as `q₀ = 1e-6`: the first failure
-//! rejects it.
+//! A ceiling of 0 ("no failure at all") is treated as `q₀ = 1e-6`: two failures
+//! reject it at any usual α.
 
 use super::counts::Counts;
 use super::evidence::{accumulate, mixture};
@@ -98,10 +98,11 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_ceiling_fails_on_the_first_failure() {
+    fn a_zero_ceiling_is_rejected_by_two_failures() {
+        // q₀ = 1e-6; the top component (odds × 1000) gains ×1000 per failure.
         let t = CeilingTest::new(0.0);
         let (mut above, mut below) = (Vec::new(), Vec::new());
-        t.update(&mut above, &mut below, Counts::new(1.0, 5.0));
-        assert!(CeilingTest::above_evidence(&above) > 1000.0);
+        t.update(&mut above, &mut below, Counts::new(2.0, 5.0));
+        assert!(CeilingTest::above_evidence(&above) > 1e4);
     }
 }
