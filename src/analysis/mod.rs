@@ -4,4 +4,5 @@
 //! checks them; `judge` is pure statistics; `providers` do the I/O.
 
 pub mod judge;
+pub mod providers;
 pub mod render;

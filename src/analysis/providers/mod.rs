@@ -1,0 +1,4 @@
+//! I/O that turns metrics into observations for the judge: Prometheus queries and HTTP
+//! probes. Thin adapters; every decision is the judge's.
+
+pub mod prometheus;
