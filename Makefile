@@ -29,5 +29,11 @@ test: fmt-check lint test-only
 crds:
 	$(CARGO) run --quiet -- crds > crds/portcullis.dev.yaml
 
+## The judge against Argo/Flagger-style rules on simulated traffic; the last line is the
+## summary. Dev profile: it reuses the test build (a cold release build of the
+## dependency tree alone takes longer than the bench).
+bench:
+	$(CARGO) bench --profile dev --bench judge
+
 clean:
 	$(CARGO) clean
