@@ -132,8 +132,9 @@ impl std::fmt::Debug for PrometheusProvider {
 }
 
 impl PrometheusProvider {
-    /// Call `crate::install_crypto_provider()` first (TLS needs a process-wide provider).
+    /// Installs the process-wide TLS provider if nobody has yet (see `install_crypto_provider`).
     pub fn new(config: &PrometheusConfig) -> Result<Self, ConfigError> {
+        crate::install_crypto_provider();
         let bad = |reason: &str| ConfigError::Address {
             address: config.address.clone(),
             reason: reason.to_string(),
