@@ -4,16 +4,21 @@
 //! Each run simulates one canary for up to 30 minutes at 1-second resolution: Prometheus
 //! scrapes every second; every rule sees the same traffic. A rollback takes effect one
 //! second after the reading that decides it.
-//! - ours: the real `judge_counts` every 5 s on cumulative counts, maxIncrease 0.1,
-//!   confidence 0.99;
+//! - ours: the real `judge_counts` at every scrape (1 s) on cumulative counts,
+//!   maxIncrease 0.1, confidence 0.99;
 //! - Argo-style: every 60 s, the last minute's canary failure ratio against a fixed
-//!   maximum (2 × the baseline ratio); rolls back when failed measurements exceed
-//!   failureLimit 2 (the third one);
-//! - Flagger-style: the same check every 60 s; rolls back at 5 failed checks.
+//!   maximum; rolls back when failed measurements exceed failureLimit 2 (the third);
+//! - Flagger-style: the same check every 60 s; rolls back at 5 failed checks (threshold 5).
+//!
+//! The fixed maximum is tuned per cell (rate, share, baseline) by an oracle: the lowest
+//! multiple of the baseline on [`LADDER`] whose false-rollback rate on the cell's healthy
+//! runs is ≤ 1%. That is more than an operator can do (traffic changes; one threshold
+//! serves all), so the comparison flatters the threshold rules.
 //!
 //! Printed per scenario: median and p90 time to rollback (s, from canary start), mean
-//! excess failed logins before rollback (canary failures beyond the baseline rate), and
-//! for healthy canaries the false-rollback rate.
+//! excess failed logins before rollback (canary failures beyond the baseline rate; a run
+//! never rolled back counts its whole 30 minutes), and for healthy canaries the
+//! false-rollback rate. The last line is the summary `make bench` promises.
 
 #[path = "support/traffic.rs"]
 mod traffic;
@@ -25,7 +30,6 @@ use rand::rngs::StdRng;
 use traffic::{Tally, sample};
 
 const HORIZON_S: u32 = 1800;
-const OUR_INTERVAL_S: u32 = 1;
 const THEIR_INTERVAL_S: u32 = 60;
 const BUG_RUNS: usize = 60;
 const HEALTHY_RUNS: usize = 300;
@@ -165,10 +169,7 @@ fn run(rng: &mut StdRng, s: Scenario, rules: &[Threshold]) -> (Vec<Outcome>, Opt
             o.excess += excess;
         }
         // A reading at t sees the scrape taken at t; the rollback lands at t + 1.
-        if out[0].rollback_s.is_none()
-            && t % OUR_INTERVAL_S == 0
-            && ours.read(to_counts(&cum_c), to_counts(&cum_s))
-        {
+        if out[0].rollback_s.is_none() && ours.read(to_counts(&cum_c), to_counts(&cum_s)) {
             out[0].rollback_s = Some(t + 1);
         }
         for (i, rule) in rules.iter_mut().enumerate() {
