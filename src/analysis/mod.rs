@@ -6,3 +6,4 @@
 pub mod judge;
 pub mod providers;
 pub mod render;
+pub mod resolve;
