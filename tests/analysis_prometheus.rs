@@ -6,7 +6,7 @@ mod support;
 use portcullis::analysis::judge::{self, Observation};
 use portcullis::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use portcullis::analysis::render::{RenderContext, TrackContext};
-use portcullis::api::{CountsMetric, Metric, OnError, Phase, Step, Verdict};
+use portcullis::api::{ClusterAnalysisTemplate, Metric, OnError, Phase, Step, Verdict};
 use portcullis::engine::AnalysisReading;
 use portcullis::sim::prometheus::Prometheus;
 use std::collections::BTreeMap;
@@ -93,20 +93,14 @@ async fn serve(
     addr
 }
 
+/// The library's login gate (examples/login-failures.yaml) with the given tolerance.
 fn login_metric(max_increase: f64) -> Metric {
-    Metric {
-        name: "login-failure-ratio".into(),
-        counts: Some(CountsMetric {
-            failures: r#"sum(increase(auth_login_attempts_total{app="{{args.app}}",outcome="failure",pod=~"{{pods}}"}[{{elapsed}}]))"#.into(),
-            total: r#"sum(increase(auth_login_attempts_total{app="{{args.app}}",pod=~"{{pods}}"}[{{elapsed}}]))"#.into(),
-            max_ratio: None,
-            max_increase: Some(max_increase),
-            confidence: Some(0.99),
-            min_total: None,
-        }),
-        query: None,
-        probe: None,
-    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/login-failures.yaml");
+    let yaml = std::fs::read_to_string(path).unwrap();
+    let t: ClusterAnalysisTemplate = serde_saphyr::from_str(&yaml).unwrap();
+    let mut m = t.spec.metrics[0].clone();
+    m.counts.as_mut().unwrap().max_increase = Some(max_increase);
+    m
 }
 
 fn tracks() -> (TrackContext, TrackContext) {
