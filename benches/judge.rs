@@ -164,8 +164,12 @@ fn run(rng: &mut StdRng, s: Scenario, rules: &[Threshold]) -> (Vec<Outcome>, Opt
         if first_failure.is_none() && c.failed_attempts > 0.0 {
             first_failure = Some(t);
         }
+        // Second t is (t-1, t]; a canary rolled back at t still served it.
         let excess = c.failed_attempts - c.attempts * s.baseline;
-        for o in out.iter_mut().filter(|o| o.rollback_s.is_none()) {
+        for o in out
+            .iter_mut()
+            .filter(|o| o.rollback_s.is_none_or(|r| t <= r))
+        {
             o.excess += excess;
         }
         // A reading at t sees the scrape taken at t; the rollback lands at t + 1.
@@ -178,7 +182,7 @@ fn run(rng: &mut StdRng, s: Scenario, rules: &[Threshold]) -> (Vec<Outcome>, Opt
                 out[i + 1].rollback_s = Some(t + 1);
             }
         }
-        if out.iter().all(|o| o.rollback_s.is_some()) {
+        if out.iter().all(|o| o.rollback_s.is_some_and(|r| t >= r)) {
             break;
         }
     }
