@@ -31,8 +31,15 @@ use traffic::{Tally, sample};
 
 const HORIZON_S: u32 = 1800;
 const THEIR_INTERVAL_S: u32 = 60;
-const BUG_RUNS: usize = 60;
-const HEALTHY_RUNS: usize = 300;
+/// Runs per scenario: (healthy, bug). `cargo test --all-targets` runs this binary
+/// without `--bench`; then a smoke run checks it works in a second or two.
+fn runs() -> (usize, usize) {
+    if std::env::args().any(|a| a == "--bench") {
+        (300, 60)
+    } else {
+        (6, 3)
+    }
+}
 const ALPHA_CONFIDENCE: f64 = 0.99;
 
 #[derive(Clone, Copy, Debug)]
@@ -233,6 +240,7 @@ struct CellReport {
 }
 
 fn cell(seed: u64, rate: f64, share: f64, baseline: f64) -> CellReport {
+    let (healthy_runs, bug_runs) = runs();
     let mut rng = StdRng::seed_from_u64(seed);
     let scenario = |bug| Scenario {
         rate,
@@ -256,7 +264,7 @@ fn cell(seed: u64, rate: f64, share: f64, baseline: f64) -> CellReport {
         })
         .collect();
     let mut healthy: Vec<Vec<Option<u32>>> = vec![Vec::new(); ladder.len() + 1];
-    for _ in 0..HEALTHY_RUNS {
+    for _ in 0..healthy_runs {
         let (out, _) = run(&mut rng, scenario(Bug::None), &ladder);
         for (i, o) in out.iter().enumerate() {
             healthy[i].push(o.rollback_s);
@@ -293,11 +301,11 @@ fn cell(seed: u64, rate: f64, share: f64, baseline: f64) -> CellReport {
     ] {
         let mut times: [Vec<Option<u32>>; 3] = Default::default();
         let mut excess = [0.0f64; 3];
-        for _ in 0..BUG_RUNS {
+        for _ in 0..bug_runs {
             let (out, first) = run(&mut rng, scenario(bug), &[argo, flagger]);
             for i in 0..3 {
                 times[i].push(out[i].rollback_s);
-                excess[i] += out[i].excess / BUG_RUNS as f64;
+                excess[i] += out[i].excess / bug_runs as f64;
             }
             if matches!(bug, Bug::AllLogins) && share == 0.05 {
                 let t = match (out[0].rollback_s, first) {
@@ -360,6 +368,9 @@ fn main() {
         }
     });
     let mut reports = reports.into_inner().unwrap();
+    if runs().0 < 100 {
+        println!("smoke run (no --bench): sample sizes too small for the numbers to mean much");
+    }
     reports.sort_by_key(|(i, _)| *i);
     println!(
         "Time to rollback p50/p90 in s from canary start (never = not within {HORIZON_S} s); \

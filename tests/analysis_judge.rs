@@ -304,3 +304,14 @@ fn probes_fail_on_repeated_failures_and_pass_on_a_clean_record() {
     // Confirming "below 10%" at 99% takes a few dozen clean probes, not one.
     assert!((5..40).contains(&rounds), "{rounds}");
 }
+
+#[test]
+fn reading_the_same_cumulative_counts_again_adds_no_evidence() {
+    // A re-run of a reading (or a reading before Prometheus scraped again) is harmless.
+    let m = [counts_metric("logins", 0.2, 0.9999)];
+    let first = judge(&m, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    let again = judge(&m, &first.metrics, vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    assert_eq!(again.metrics[0].state, first.metrics[0].state);
+    assert_eq!(again.metrics[0].evidence, first.metrics[0].evidence);
+    assert_eq!(again.verdict, first.verdict);
+}

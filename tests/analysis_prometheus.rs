@@ -402,3 +402,26 @@ fn observation_kinds_match_metric_kinds() {
     );
     assert_eq!(r.verdict, None);
 }
+
+#[test]
+fn a_template_source_gives_address_timeout_and_tls_settings() {
+    use portcullis::analysis::providers::prometheus::{ConfigError, Credentials};
+    use portcullis::api::PrometheusSource;
+    let mut source = PrometheusSource {
+        address: "https://prometheus.monitoring:9090".into(),
+        auth: None,
+        timeout: Some("2s".into()),
+        insecure_skip_tls_verify: false,
+    };
+    let c = PrometheusConfig::from_source(&source, Some(Credentials::Bearer("t".into()))).unwrap();
+    assert_eq!(c.timeout, Duration::from_secs(2));
+    assert!(!c.insecure_skip_tls_verify, "TLS verification stays on");
+    assert_eq!(format!("{:?}", c.credentials), "Some(Bearer(<redacted>))");
+    source.timeout = Some("soon".into());
+    assert!(matches!(
+        PrometheusConfig::from_source(&source, None),
+        Err(ConfigError::Timeout(_))
+    ));
+    let bad = PrometheusProvider::new(&PrometheusConfig::new("prometheus:9090"));
+    assert!(matches!(bad, Err(ConfigError::Address { .. })));
+}
