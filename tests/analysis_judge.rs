@@ -110,13 +110,13 @@ fn the_state_in_status_survives_a_json_round_trip_and_gives_the_same_verdicts() 
 }
 
 #[test]
-fn errors_nan_and_counter_resets_are_no_observation_and_keep_the_evidence() {
+fn errors_nan_and_inconsistent_counts_are_no_observation_and_keep_the_evidence() {
     let m = [counts_metric("logins", 0.2, 0.9999)];
     let first = judge(&m, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
     for bad in [
         Err("Prometheus: connection refused".to_string()),
         obs(f64::NAN, 100.0, 10.0, 900.0),
-        obs(10.0, 20.0, 10.0, 900.0), // canary total went down: a reset
+        obs(150.0, 100.0, 10.0, 900.0), // more canary failures than attempts
     ] {
         let r = judge(&m, &first.metrics, vec![bad]);
         assert_eq!(r.verdict, None, "{r:?}");
@@ -314,4 +314,27 @@ fn reading_the_same_cumulative_counts_again_adds_no_evidence() {
     assert_eq!(again.metrics[0].state, first.metrics[0].state);
     assert_eq!(again.metrics[0].evidence, first.metrics[0].evidence);
     assert_eq!(again.verdict, first.verdict);
+}
+
+#[test]
+fn after_a_counter_reset_one_reading_is_lost_and_counting_resumes_from_the_new_values() {
+    // A stable pod was replaced mid-canary: its series left `{{pods}}`, stable's
+    // cumulative counts drop. That reading is no observation; the next one counts on.
+    let m = [counts_metric("logins", 0.2, 0.9999)];
+    let first = judge(&m, &[], vec![obs(10.0, 100.0, 20.0, 2000.0)]);
+    let reset = judge(&m, &first.metrics, vec![obs(12.0, 150.0, 5.0, 500.0)]);
+    assert_eq!(reset.verdict, None);
+    assert!(
+        reset.error.as_deref().unwrap().contains("went down"),
+        "{:?}",
+        reset.error
+    );
+    assert_eq!(
+        reset.metrics[0].state, first.metrics[0].state,
+        "evidence kept"
+    );
+    let next = judge(&m, &reset.metrics, vec![obs(14.0, 200.0, 10.0, 1000.0)]);
+    assert!(next.verdict.is_some(), "{:?}", next.error);
+    let s = next.metrics[0].stable.as_ref().unwrap();
+    assert_eq!((s.failures, s.total), (Some(10.0), Some(1000.0)));
 }

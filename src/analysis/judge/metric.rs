@@ -2,7 +2,7 @@
 //! verdict and the numbers behind it.
 
 use super::ceiling::CeilingTest;
-use super::counts::{self, Counts, RatioTest};
+use super::counts::{self, CountError, Counts, RatioTest};
 use super::evidence::wilson;
 use super::query;
 use crate::api::{
@@ -52,9 +52,31 @@ fn sci(x: f64) -> String {
     }
 }
 
+/// `0.9999` → `99.99`, `0.99` → `99`.
+fn percent(x: f64) -> String {
+    let s = format!("{:.4}", x * 100.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// Upper `1 - alpha` bound on the canary's failure ratio (one-sided Wilson, for display).
 fn ratio_upper(c: Counts, alpha: f64) -> Option<f64> {
     wilson(c.failures, c.total, 2.0 * alpha).map(|(_, hi)| hi)
+}
+
+/// After a reset (a pod's counter series left the query), later increments count from
+/// the new, lower cumulative values: one reading is lost, not every reading until the
+/// counts climb back. The evidence is kept.
+fn rebaseline(r: &mut MetricResult, canary: Counts, stable: Counts) {
+    let valid = |c: Counts| {
+        [c.failures, c.total]
+            .iter()
+            .all(|x| x.is_finite() && *x >= 0.0)
+    };
+    if valid(canary) && valid(stable) {
+        let round = |c: Counts| Counts::new(c.failures.round(), c.total.round());
+        r.canary = track(round(canary));
+        r.stable = track(round(stable));
+    }
 }
 
 /// A `counts` metric: cumulative failures and totals of both tracks since the canary
@@ -76,7 +98,12 @@ pub fn judge_counts(
         .and_then(|c| counts::advance("stable", stored(&r.stable), stable_now).map(|s| (c, s)));
     let ((c, c_new), (s, s_new)) = match advanced {
         Ok(x) => x,
-        Err(e) => return no_observation(r, &e.to_string()),
+        Err(e) => {
+            if matches!(e, CountError::Decreased { .. }) {
+                rebaseline(&mut r, canary_now, stable_now);
+            }
+            return no_observation(r, &e.to_string());
+        }
     };
     let state = r.state.get_or_insert_with(SequentialState::default);
     let test = RatioTest::new(m.max_increase.unwrap_or(metric_defaults::MAX_INCREASE));
@@ -116,7 +143,7 @@ pub fn judge_counts(
         point.map_or("n/a".into(), sci)
     );
     if let Some((lo, hi)) = ci {
-        message += &format!(" ({:.1}% CI {}–{})", (1.0 - a) * 100.0, sci(lo), sci(hi));
+        message += &format!(" ({}% CI {}–{})", percent(1.0 - a), sci(lo), sci(hi));
     }
     message += &format!(
         "; evidence worse {} / not worse {} vs 1/α = {} (α = {}, tolerance {}×)",
