@@ -224,3 +224,12 @@ fn args_resolve_from_defaults_and_the_rollout_and_report_unknown_or_missing_ones
             .contains("needs a value for argument `env`")
     );
 }
+
+#[test]
+fn a_quote_in_a_comment_does_not_open_a_string() {
+    // Without comment handling, the `"` in the comment would make the next placeholder
+    // look quoted and let a value with spaces through.
+    let t = "# don't \"quote\" me\nx > {{args.limit}}";
+    let e = render(t, &ctx(&[("limit", "1 or vector(1)")]), &canary());
+    assert!(matches!(e, Err(RenderError::NotAToken { .. })), "{e:?}");
+}

@@ -68,12 +68,17 @@ enum Lex {
     Code,
     Str(char),
     Escape(char),
+    /// A `#` comment, to the end of the line: quotes in it open no string.
+    Comment,
 }
 
 fn step(state: Lex, ch: char) -> Lex {
     match (state, ch) {
         (Lex::Code, '"' | '\'' | '`') => Lex::Str(ch),
+        (Lex::Code, '#') => Lex::Comment,
         (Lex::Code, _) => Lex::Code,
+        (Lex::Comment, '\n') => Lex::Code,
+        (Lex::Comment, _) => Lex::Comment,
         (Lex::Str('`'), '`') => Lex::Code,
         (Lex::Str(q), '\\') if q != '`' => Lex::Escape(q),
         (Lex::Str(q), c) if c == q => Lex::Code,
@@ -187,8 +192,8 @@ fn substitute(
         Lex::Str('`') if value.contains('`') => Err(RenderError::Backtick(name.to_string())),
         Lex::Str('`') => Ok(value),
         Lex::Str(q) | Lex::Escape(q) => Ok(escape_string(&value, q)),
-        Lex::Code if is_token(&value) => Ok(value),
-        Lex::Code => Err(RenderError::NotAToken {
+        Lex::Code | Lex::Comment if is_token(&value) => Ok(value),
+        Lex::Code | Lex::Comment => Err(RenderError::NotAToken {
             placeholder: name.to_string(),
             value,
         }),
