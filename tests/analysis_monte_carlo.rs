@@ -178,3 +178,63 @@ fn bursts_of_retries_inflate_false_rollbacks_unless_distinct_failing_clients_are
     assert!(attempts > allowed(RUNS), "attempts {attempts}/{RUNS}");
     assert!(clients <= allowed(RUNS), "clients {clients}/{RUNS}");
 }
+
+/// Whether a canary whose failure rate is exactly `rho0` × stable's is passed early.
+fn passed_early(rng: &mut StdRng, rho0: f64, share: f64, baseline: f64) -> bool {
+    let test = RatioTest::new(rho0 - 1.0);
+    let (mut worse, mut not_worse) = (Vec::new(), Vec::new());
+    for _ in 0..LOOKS {
+        let n = 30.0 * INTERVAL_S;
+        let c = sample(rng, n * share, baseline * rho0, 1.0);
+        let s = sample(rng, n * (1.0 - share), baseline, 1.0);
+        test.update(
+            &mut worse,
+            &mut not_worse,
+            counts(&c, false),
+            counts(&s, false),
+        );
+        if RatioTest::not_worse_evidence(&not_worse) >= 1.0 / ALPHA {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_canary_worse_by_exactly_the_tolerance_is_passed_early_at_most_alpha_of_the_time() {
+    // The early pass's error: H₀′ (canary at least ρ₀ × stable) holds at its boundary.
+    let mut rng = StdRng::seed_from_u64(13);
+    for (rho0, share, baseline) in [(1.2, 0.25, 0.05), (2.0, 0.05, 0.2), (1.5, 0.5, 0.01)] {
+        let n = (0..RUNS)
+            .filter(|_| passed_early(&mut rng, rho0, share, baseline))
+            .count();
+        eprintln!("ρ = ρ₀ = {rho0}, share {share}, baseline {baseline}: {n}/{RUNS} passed early");
+        assert!(n <= allowed(RUNS), "{n}/{RUNS}");
+    }
+}
+
+#[test]
+fn a_healthy_canary_with_a_loose_tolerance_does_pass_early() {
+    // The pass is reachable, not only safe: ρ = 1 against ρ₀ = 2 at 25% share.
+    let mut rng = StdRng::seed_from_u64(17);
+    let test = RatioTest::new(1.0);
+    let mut passed = 0;
+    for _ in 0..50 {
+        let (mut worse, mut not_worse) = (Vec::new(), Vec::new());
+        for _ in 0..LOOKS {
+            let c = sample(&mut rng, 300.0 * 0.25, 0.05, 1.0);
+            let s = sample(&mut rng, 300.0 * 0.75, 0.05, 1.0);
+            test.update(
+                &mut worse,
+                &mut not_worse,
+                counts(&c, false),
+                counts(&s, false),
+            );
+            if RatioTest::not_worse_evidence(&not_worse) >= 1.0 / ALPHA {
+                passed += 1;
+                break;
+            }
+        }
+    }
+    assert!(passed >= 45, "{passed}/50 passed within {LOOKS} readings");
+}
