@@ -338,3 +338,17 @@ fn after_a_counter_reset_one_reading_is_lost_and_counting_resumes_from_the_new_v
     let s = next.metrics[0].stable.as_ref().unwrap();
     assert_eq!((s.failures, s.total), (Some(10.0), Some(1000.0)));
 }
+
+#[test]
+fn changing_max_increase_mid_canary_starts_that_test_over() {
+    // Evidence gathered against ρ₀ = 1.2 is not evidence against ρ₀ = 2.
+    let strict = [counts_metric("logins", 0.2, 0.9999)];
+    let loose = [counts_metric("logins", 1.0, 0.9999)];
+    let first = judge(&strict, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    let next = judge(&loose, &first.metrics, vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    // No new counts since the change: the new test has no evidence yet.
+    assert_eq!(next.metrics[0].evidence, Some(1.0));
+    assert_eq!(next.metrics[0].state.as_ref().unwrap().tolerance, Some(2.0));
+    let same = judge(&strict, &first.metrics, vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    assert_eq!(same.metrics[0].evidence, first.metrics[0].evidence);
+}

@@ -214,6 +214,13 @@ pub struct SequentialState {
     /// Against "canary failure ratio ≥ maxRatio".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub below_ceiling: Vec<f64>,
+    /// The `ρ₀ = 1 + maxIncrease` that `worse`/`notWorse` were computed for; when the spec
+    /// changes it, those tests start over from the next reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// The ceiling that `aboveCeiling`/`belowCeiling` were computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]

@@ -107,9 +107,21 @@ pub fn judge_counts(
     };
     let state = r.state.get_or_insert_with(SequentialState::default);
     let test = RatioTest::new(m.max_increase.unwrap_or(metric_defaults::MAX_INCREASE));
+    // Evidence against another hypothesis says nothing about this one: a changed spec
+    // starts that test over (still anytime-valid from its new start).
+    if state.tolerance != Some(test.rho0) {
+        state.tolerance = Some(test.rho0);
+        state.worse.clear();
+        state.not_worse.clear();
+    }
     test.update(&mut state.worse, &mut state.not_worse, c_new, s_new);
     // With a ceiling, the ratio test and the ceiling test share the metric's α.
     let ceiling = m.max_ratio.map(CeilingTest::new);
+    if state.ceiling != ceiling.map(|t| t.q0) {
+        state.ceiling = ceiling.map(|t| t.q0);
+        state.above_ceiling.clear();
+        state.below_ceiling.clear();
+    }
     let a = if ceiling.is_some() {
         alpha / 2.0
     } else {
@@ -203,6 +215,11 @@ pub fn judge_probe(
     let c = Counts::new(before.failures + new.failures, before.total + new.total);
     let state = r.state.get_or_insert_with(SequentialState::default);
     let test = CeilingTest::new(m.max_ratio.unwrap_or(0.0));
+    if state.ceiling != Some(test.q0) {
+        state.ceiling = Some(test.q0);
+        state.above_ceiling.clear();
+        state.below_ceiling.clear();
+    }
     test.update(&mut state.above_ceiling, &mut state.below_ceiling, new);
     let above = CeilingTest::above_evidence(&state.above_ceiling);
     let below = CeilingTest::below_evidence(&state.below_ceiling);
