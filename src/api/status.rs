@@ -189,7 +189,8 @@ pub struct MetricResult {
     /// tolerance"; the metric passes at ≥ 1/alpha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_evidence: Option<f64>,
-    /// Upper confidence bound on the canary's failure ratio (count and probe metrics).
+    /// Upper 1 − alpha bound on the canary's failure ratio (count and probe metrics;
+    /// fixed-sample, for display: verdicts come from the sequential tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_ratio_upper: Option<f64>,
     /// The judge's running state, so a restart loses no evidence.
