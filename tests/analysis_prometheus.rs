@@ -6,7 +6,9 @@ mod support;
 use portcullis::analysis::judge::{self, Observation};
 use portcullis::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use portcullis::analysis::render::{RenderContext, TrackContext};
-use portcullis::api::{ClusterAnalysisTemplate, Metric, OnError, Phase, Step, Verdict};
+use portcullis::api::{
+    ClusterAnalysisTemplate, Metric, OnError, Phase, QueryMetric, StableComparison, Step, Verdict,
+};
 use portcullis::engine::AnalysisReading;
 use portcullis::sim::prometheus::Prometheus;
 use std::collections::BTreeMap;
@@ -327,6 +329,38 @@ async fn an_arg_with_quotes_cannot_change_the_query() {
         "{error}"
     );
     assert!(error.contains("returned no series"), "{error}");
+}
+
+#[tokio::test]
+async fn a_query_metric_reads_both_tracks_and_fails_after_failure_limit() {
+    let s = setup(50).await;
+    let metric = Metric {
+        name: "failure-share".into(),
+        counts: None,
+        query: Some(QueryMetric {
+            query: r#"sum(rate(auth_login_attempts_total{outcome="failure",pod=~"{{pods}}"}[5s])) / sum(rate(auth_login_attempts_total{pod=~"{{pods}}"}[5s]))"#.into(),
+            min: None,
+            max: Some(0.5),
+            compare_to_stable: Some(StableComparison { max_increase: 0.5 }),
+            failure_limit: Some(2),
+        }),
+        probe: None,
+    };
+    let readings = s
+        .watch(&metric, Duration::from_secs(60), |r| {
+            r.verdict == Some(Verdict::Fail)
+        })
+        .await;
+    let last = readings.last().unwrap();
+    assert_eq!(last.verdict, Some(Verdict::Fail), "{:?}", last.error);
+    let m = &last.metrics[0];
+    assert_eq!(m.consecutive_failures, 2);
+    let canary = m.canary.as_ref().unwrap().value.unwrap();
+    let stable = m.stable.as_ref().unwrap().value.unwrap();
+    assert!(
+        canary > 0.9 && (0.01..0.05).contains(&stable),
+        "{canary} vs {stable}"
+    );
 }
 
 #[tokio::test]
