@@ -233,3 +233,10 @@ fn a_quote_in_a_comment_does_not_open_a_string() {
     let e = render(t, &ctx(&[("limit", "1 or vector(1)")]), &canary());
     assert!(matches!(e, Err(RenderError::NotAToken { .. })), "{e:?}");
 }
+
+#[test]
+fn a_placeholder_right_after_a_backslash_is_refused() {
+    // `"\{{args.a}}"` with a = `"` would render `"\\""`: the string closes early.
+    let e = render(r#"x{a="\{{args.a}}"}"#, &ctx(&[("a", "\"")]), &canary());
+    assert_eq!(e, Err(RenderError::AfterBackslash("args.a".into())));
+}

@@ -59,6 +59,8 @@ pub enum RenderError {
     PodsOutsideString,
     #[error("the value of `{{{{{0}}}}}` contains a backtick and cannot go inside a raw `…` string")]
     Backtick(String),
+    #[error("`{{{{{0}}}}}` follows a backslash, which would escape the value's first character")]
+    AfterBackslash(String),
     #[error("the {0} track has no pods to query")]
     NoPods(String),
 }
@@ -191,7 +193,9 @@ fn substitute(
     match state {
         Lex::Str('`') if value.contains('`') => Err(RenderError::Backtick(name.to_string())),
         Lex::Str('`') => Ok(value),
-        Lex::Str(q) | Lex::Escape(q) => Ok(escape_string(&value, q)),
+        // A template backslash right before the value would escape its first character.
+        Lex::Escape(_) => Err(RenderError::AfterBackslash(name.to_string())),
+        Lex::Str(q) => Ok(escape_string(&value, q)),
         Lex::Code | Lex::Comment if is_token(&value) => Ok(value),
         Lex::Code | Lex::Comment => Err(RenderError::NotAToken {
             placeholder: name.to_string(),
