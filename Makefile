@@ -38,5 +38,11 @@ e2e-cluster:
 	PORTCULLIS_E2E_KUBECONFIG="$$KUBECONFIG" $(CARGO) test --test operator_canary --test operator_gateway \
 		--test operator_resilience --test operator_rbac -- --test-threads=1
 
+## The judge against Argo/Flagger-style rules on simulated traffic; the last line is the
+## summary. Dev profile: it reuses the test build (a cold release build of the
+## dependency tree alone takes longer than the bench).
+bench:
+	$(CARGO) bench --profile dev --bench judge
+
 clean:
 	$(CARGO) clean

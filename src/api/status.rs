@@ -185,6 +185,43 @@ pub struct MetricResult {
     pub errors: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The early-pass statistic: e-value against "the canary is worse than the
+    /// tolerance"; the metric passes at ≥ 1/alpha.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_evidence: Option<f64>,
+    /// Upper 1 − alpha bound on the canary's failure ratio (count and probe metrics;
+    /// fixed-sample, for display: verdicts come from the sequential tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_ratio_upper: Option<f64>,
+    /// The judge's running state, so a restart loses no evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SequentialState>,
+}
+
+/// Log-evidence of each mixture component of the sequential tests (see
+/// `analysis::judge`), accumulated over every reading since the canary started.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SequentialState {
+    /// Against "canary ≤ (1 + maxIncrease) × stable": large means the canary is worse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worse: Vec<f64>,
+    /// Against "canary ≥ (1 + maxIncrease) × stable": large means the canary is fine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_worse: Vec<f64>,
+    /// Against "canary failure ratio ≤ maxRatio".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub above_ceiling: Vec<f64>,
+    /// Against "canary failure ratio ≥ maxRatio".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub below_ceiling: Vec<f64>,
+    /// The `ρ₀ = 1 + maxIncrease` that `worse`/`notWorse` were computed for; when the spec
+    /// changes it, those tests start over from the next reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// The ceiling that `aboveCeiling`/`belowCeiling` were computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]

@@ -1,0 +1,31 @@
+//! The judge: pure statistics on what the providers read. No I/O, no clock; everything
+//! it needs to resume lives in `MetricResult` (status), so a restarted controller loses
+//! no evidence.
+//!
+//! - [`counts`]: the anytime-valid rate-ratio test, canary against stable (the rule).
+//! - [`ceiling`]: `maxRatio`, an absolute ceiling checked with the same kind of test.
+//! - [`query`]: per-track values against `min`/`max`/stable with `failureLimit`.
+//! - [`combine`]: how α is split between metrics and how their verdicts combine.
+//! - [`evidence`]: mixtures of likelihood ratios, and the display intervals.
+
+pub mod ceiling;
+pub mod combine;
+pub mod counts;
+pub mod evidence;
+mod metric;
+pub mod query;
+
+pub use combine::{alphas, judge};
+pub use counts::Counts;
+pub use metric::{judge_counts, judge_probe, judge_query};
+
+/// What a provider read for one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// A `counts` metric: cumulative counts of each track since the canary started.
+    Counts { canary: Counts, stable: Counts },
+    /// A `probe` metric: the failures and total of this round of probes.
+    Probe(Counts),
+    /// A `query` metric: the canary's value, and stable's when it was asked for.
+    Value { canary: f64, stable: Option<f64> },
+}

@@ -1,0 +1,5 @@
+//! I/O that turns metrics into observations for the judge: Prometheus queries and HTTP
+//! probes. Thin adapters; every decision is the judge's.
+
+pub mod probe;
+pub mod prometheus;

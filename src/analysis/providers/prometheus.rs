@@ -1,0 +1,273 @@
+//! Prometheus: instant queries per track through `prometheus-http-query`, with an HTTP
+//! timeout per query, optional bearer or basic credentials, and TLS verification on
+//! unless the template opts out. Anything that is not one finite number (an error, an
+//! empty result, NaN, several series) is no observation.
+
+use crate::analysis::judge::{Counts, Observation};
+use crate::analysis::render::{RenderContext, TrackContext, render};
+use crate::api::{Metric, PrometheusSource, metric_defaults};
+use base64::Engine;
+use prometheus_http_query::{Client, Error as PhqError};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use std::time::Duration;
+
+/// Credentials the controller read from the Secret named in `prometheus.auth`.
+#[derive(Clone, PartialEq)]
+pub enum Credentials {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    fn header(&self) -> Result<HeaderValue, ConfigError> {
+        let value = match self {
+            Credentials::Bearer(token) => format!("Bearer {}", token.trim()),
+            Credentials::Basic { username, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            ),
+        };
+        let mut v = HeaderValue::from_str(&value).map_err(|_| ConfigError::Credentials)?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+}
+
+/// Where and how to query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusConfig {
+    /// e.g. `http://prometheus.monitoring:9090`.
+    pub address: String,
+    pub credentials: Option<Credentials>,
+    /// HTTP timeout of each query (also sent as PromQL's server-side timeout).
+    pub timeout: Duration,
+    pub insecure_skip_tls_verify: bool,
+}
+
+impl PrometheusConfig {
+    pub fn new(address: &str) -> Self {
+        PrometheusConfig {
+            address: address.to_string(),
+            credentials: None,
+            timeout: Duration::from_secs(metric_defaults::QUERY_TIMEOUT_SECS),
+            insecure_skip_tls_verify: false,
+        }
+    }
+
+    /// From a template's `prometheus` block and the credentials its Secret holds.
+    pub fn from_source(
+        source: &PrometheusSource,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, ConfigError> {
+        let timeout = match &source.timeout {
+            Some(d) => d
+                .parse()
+                .map_err(|e| ConfigError::Timeout(format!("{d}: {e}")))?,
+            None => Duration::from_secs(metric_defaults::QUERY_TIMEOUT_SECS),
+        };
+        Ok(PrometheusConfig {
+            address: source.address.clone(),
+            credentials,
+            timeout,
+            insecure_skip_tls_verify: source.insecure_skip_tls_verify,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("prometheus.address `{address}` is not an http(s) URL: {reason}")]
+    Address { address: String, reason: String },
+    #[error("prometheus.timeout {0}")]
+    Timeout(String),
+    #[error("the Prometheus credentials contain characters not allowed in an HTTP header")]
+    Credentials,
+    #[error("cannot build the HTTP client for Prometheus: {0}")]
+    Client(String),
+}
+
+/// Why a query gave no observation.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReadError {
+    #[error("query to Prometheus at {address} failed: {detail}")]
+    Failed { address: String, detail: String },
+    #[error("Prometheus rejected `{query}`: {detail}")]
+    Rejected { query: String, detail: String },
+    #[error("`{query}` returned no series (no traffic yet, or a selector that matches nothing)")]
+    Empty { query: String },
+    #[error("`{query}` returned NaN (0/0: no traffic in the window)")]
+    NotANumber { query: String },
+    #[error(
+        "`{query}` returned {series} series; aggregate it to one value per track (e.g. sum(...))"
+    )]
+    ManySeries { query: String, series: usize },
+    #[error("`{query}` returned a range vector; use an instant query")]
+    Matrix { query: String },
+}
+
+/// A Prometheus server to read metrics from.
+#[derive(Clone)]
+pub struct PrometheusProvider {
+    client: Client,
+    address: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for PrometheusProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusProvider")
+            .field("address", &self.address)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl PrometheusProvider {
+    /// Installs the process-wide TLS provider if nobody has yet (see `install_crypto_provider`).
+    pub fn new(config: &PrometheusConfig) -> Result<Self, ConfigError> {
+        crate::install_crypto_provider();
+        let bad = |reason: &str| ConfigError::Address {
+            address: config.address.clone(),
+            reason: reason.to_string(),
+        };
+        if !(config.address.starts_with("http://") || config.address.starts_with("https://")) {
+            return Err(bad("it must start with http:// or https://"));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(c) = &config.credentials {
+            headers.insert(AUTHORIZATION, c.header()?);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .default_headers(headers)
+            .danger_accept_invalid_certs(config.insecure_skip_tls_verify)
+            .build()
+            .map_err(|e| ConfigError::Client(chain(&e)))?;
+        let client = Client::from(http, &config.address).map_err(|e| bad(&e.to_string()))?;
+        Ok(PrometheusProvider {
+            client,
+            address: config.address.clone(),
+            timeout: config.timeout,
+        })
+    }
+
+    /// One instant query that must return exactly one finite number.
+    pub async fn value(&self, query: &str) -> Result<f64, ReadError> {
+        let result = self
+            .client
+            .query(query)
+            .timeout(self.timeout.as_millis() as i64)
+            .get()
+            .await
+            .map_err(|e| match e {
+                PhqError::Prometheus(p) => ReadError::Rejected {
+                    query: query.to_string(),
+                    detail: p.to_string(),
+                },
+                other => ReadError::Failed {
+                    address: self.address.clone(),
+                    detail: chain(&other),
+                },
+            })?;
+        let value = match result.data() {
+            prometheus_http_query::response::Data::Vector(v) => match v.as_slice() {
+                [] => {
+                    return Err(ReadError::Empty {
+                        query: query.to_string(),
+                    });
+                }
+                [one] => one.sample().value(),
+                many => {
+                    return Err(ReadError::ManySeries {
+                        query: query.to_string(),
+                        series: many.len(),
+                    });
+                }
+            },
+            prometheus_http_query::response::Data::Scalar(s) => s.value(),
+            prometheus_http_query::response::Data::Matrix(_) => {
+                return Err(ReadError::Matrix {
+                    query: query.to_string(),
+                });
+            }
+        };
+        if value.is_nan() {
+            return Err(ReadError::NotANumber {
+                query: query.to_string(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// Reads a `counts` or `query` metric for both tracks (probes are not Prometheus's).
+    pub async fn read(
+        &self,
+        metric: &Metric,
+        ctx: &RenderContext,
+        canary: &TrackContext,
+        stable: &TrackContext,
+    ) -> Result<Observation, String> {
+        let q = |template: &str, track: &TrackContext| {
+            render(template, ctx, track).map_err(|e| format!("{}: {e}", track.track))
+        };
+        if let Some(c) = &metric.counts {
+            let queries = [
+                q(&c.failures, canary)?,
+                q(&c.total, canary)?,
+                q(&c.failures, stable)?,
+                q(&c.total, stable)?,
+            ];
+            let [cf, ct, sf, st] = futures::future::join_all(queries.iter().map(|x| self.value(x)))
+                .await
+                .try_into()
+                .expect("four queries, four results");
+            let v = |r: Result<f64, ReadError>| r.map_err(|e| e.to_string());
+            return Ok(Observation::Counts {
+                canary: Counts::new(v(cf)?, v(ct)?),
+                stable: Counts::new(v(sf)?, v(st)?),
+            });
+        }
+        if let Some(m) = &metric.query {
+            let canary_q = q(&m.query, canary)?;
+            if m.compare_to_stable.is_none() {
+                let v = self.value(&canary_q).await.map_err(|e| e.to_string())?;
+                return Ok(Observation::Value {
+                    canary: v,
+                    stable: None,
+                });
+            }
+            let stable_q = q(&m.query, stable)?;
+            let (c, s) = futures::join!(self.value(&canary_q), self.value(&stable_q));
+            return Ok(Observation::Value {
+                canary: c.map_err(|e| e.to_string())?,
+                stable: Some(s.map_err(|e| e.to_string())?),
+            });
+        }
+        Err(format!(
+            "metric `{}` is not read from Prometheus",
+            metric.name
+        ))
+    }
+}
+
+/// An error with its sources, so "failed to send request" says why.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
