@@ -10,6 +10,7 @@ mod managed;
 pub mod schema;
 pub mod strategic;
 pub mod types;
+mod validation;
 mod walk;
 
 /// Where the shape of lists (merge keys, sets, atomic lists) comes from.
