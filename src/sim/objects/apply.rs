@@ -250,20 +250,20 @@ fn effective_config(applied: &Map<String, Value>, scope: Scope) -> Map<String, V
     config
 }
 
-/// Compares as kube-apiserver does: both sides as the Go zero value of the kind would
-/// carry them (a create compares against that zero value).
+/// Compares as kube-apiserver does: the old side as the typed Go object would carry it
+/// (a create compares against the kind's zero value), so the nodes every object of the
+/// kind has are never "added". The new side is taken as it is: nothing is recorded for
+/// a field the object does not have.
 fn compare(old: Option<&Value>, new: &Value, types: TypeInfo<'_>, ty: Ty<'_>) -> Comparison {
     let paths = match types {
         TypeInfo::BuiltIn { group, kind } => zero_value_paths(group, kind),
         TypeInfo::Schema(_) => &["metadata"][..],
     };
     let mut old = old.cloned().unwrap_or_else(|| json!({}));
-    let mut new = new.clone();
     for path in paths {
         overlay(&mut old, path);
-        overlay(&mut new, path);
     }
-    walk::compare(&old, &new, ty)
+    walk::compare(&old, new, ty)
 }
 
 fn overlay(obj: &mut Value, path: &str) {
