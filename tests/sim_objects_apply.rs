@@ -3,17 +3,29 @@
 //! each test replays recorded exchanges, starting from the recorded live object.
 
 use portcullis::sim::objects::TypeInfo;
-use portcullis::sim::objects::apply::{ApplyError, Manager, Operation, apply, conflict_message, record_update};
+use portcullis::sim::objects::apply::{
+    ApplyError, Manager, Operation, apply, conflict_message, record_update,
+};
 use serde_json::{Value, json};
 
-const CONFIGMAP: TypeInfo<'static> = TypeInfo::BuiltIn { group: "", kind: "ConfigMap" };
-const DEPLOYMENT: TypeInfo<'static> = TypeInfo::BuiltIn { group: "apps", kind: "Deployment" };
+const CONFIGMAP: TypeInfo<'static> = TypeInfo::BuiltIn {
+    group: "",
+    kind: "ConfigMap",
+};
+const DEPLOYMENT: TypeInfo<'static> = TypeInfo::BuiltIn {
+    group: "apps",
+    kind: "Deployment",
+};
 /// Every write in the transcripts happened within this second.
 const TIME: &str = "2026-11-25T12:06:42Z";
 
 fn exchange(file: &str, index: usize) -> Value {
-    let path = format!("{}/tests/fixtures/apiserver-transcripts/{file}", env!("CARGO_MANIFEST_DIR"));
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("transcript")).expect("json");
+    let path = format!(
+        "{}/tests/fixtures/apiserver-transcripts/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("transcript")).expect("json");
     all[index].clone()
 }
 
@@ -30,24 +42,59 @@ fn request(file: &str, index: usize) -> Value {
 }
 
 fn query_param(file: &str, index: usize, name: &str) -> Option<String> {
-    let path = exchange(file, index)["request"]["path"].as_str().unwrap().to_owned();
+    let path = exchange(file, index)["request"]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let query = path.split_once('?')?.1.to_owned();
-    query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
 }
 
-fn manager<'a>(name: &'a str, operation: Operation, subresource: Option<&'a str>, api_version: &'a str) -> Manager<'a> {
-    Manager { name, operation, subresource, api_version, time: TIME }
+fn manager<'a>(
+    name: &'a str,
+    operation: Operation,
+    subresource: Option<&'a str>,
+    api_version: &'a str,
+) -> Manager<'a> {
+    Manager {
+        name,
+        operation,
+        subresource,
+        api_version,
+        time: TIME,
+    }
 }
 
 /// Replays apply exchange `index` of `file` on the live object `live`.
-fn replay_apply(file: &str, index: usize, live: Option<&Value>, types: TypeInfo<'_>) -> Result<Value, ApplyError> {
+fn replay_apply(
+    file: &str,
+    index: usize,
+    live: Option<&Value>,
+    types: TypeInfo<'_>,
+) -> Result<Value, ApplyError> {
     let name = query_param(file, index, "fieldManager").expect("fieldManager");
     let force = query_param(file, index, "force").as_deref() == Some("true");
-    let path = exchange(file, index)["request"]["path"].as_str().unwrap().to_owned();
-    let sub = path.split('?').next().unwrap().ends_with("/status").then_some("status");
+    let path = exchange(file, index)["request"]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub = path
+        .split('?')
+        .next()
+        .unwrap()
+        .ends_with("/status")
+        .then_some("status");
     let applied = request(file, index);
     let api_version = applied["apiVersion"].as_str().unwrap().to_owned();
-    apply(live, &applied, &manager(&name, Operation::Apply, sub, &api_version), force, types)
+    apply(
+        live,
+        &applied,
+        &manager(&name, Operation::Apply, sub, &api_version),
+        force,
+        types,
+    )
 }
 
 /// The object without what the storage layer sets (uid, resourceVersion, ...).
@@ -61,8 +108,13 @@ fn stored(mut v: Value) -> Value {
 }
 
 fn assert_replays(file: &str, index: usize, live: Option<&Value>, types: TypeInfo<'_>) -> Value {
-    let got = replay_apply(file, index, live, types).unwrap_or_else(|e| panic!("exchange {index}: {e}"));
-    assert_eq!(stored(got.clone()), stored(response(file, index)), "exchange {index} of {file}");
+    let got =
+        replay_apply(file, index, live, types).unwrap_or_else(|e| panic!("exchange {index}: {e}"));
+    assert_eq!(
+        stored(got.clone()),
+        stored(response(file, index)),
+        "exchange {index} of {file}"
+    );
     got
 }
 
@@ -71,12 +123,20 @@ fn assert_conflicts(file: &str, index: usize, live: &Value, types: TypeInfo<'_>)
     assert_eq!(want["code"], 409);
     match replay_apply(file, index, Some(live), types) {
         Err(ApplyError::Conflicts(conflicts)) => {
-            assert_eq!(conflict_message(&conflicts), want["message"].as_str().unwrap(), "exchange {index}");
+            assert_eq!(
+                conflict_message(&conflicts),
+                want["message"].as_str().unwrap(),
+                "exchange {index}"
+            );
             let causes: Vec<Value> = conflicts
                 .iter()
                 .map(|c| json!({"reason": "FieldManagerConflict", "message": c.cause_message(), "field": c.field}))
                 .collect();
-            assert_eq!(Value::from(causes), want["details"]["causes"], "exchange {index}");
+            assert_eq!(
+                Value::from(causes),
+                want["details"]["causes"],
+                "exchange {index}"
+            );
         }
         other => panic!("exchange {index}: expected conflicts, got {other:?}"),
     }
@@ -92,7 +152,10 @@ fn apply_creates_the_object_and_records_the_applier_as_apply_manager() {
     let want = response(SSA, 1);
     assert_eq!(got["data"], want["data"]);
     assert_eq!(got["metadata"]["labels"], want["metadata"]["labels"]);
-    assert_eq!(got["metadata"]["managedFields"], want["metadata"]["managedFields"]);
+    assert_eq!(
+        got["metadata"]["managedFields"],
+        want["metadata"]["managedFields"]
+    );
 }
 
 #[test]
@@ -119,7 +182,12 @@ fn an_update_takes_the_fields_it_changes_from_their_owners_without_conflict() {
     // c1 -> a1 ownership moves to manager-c (operation Update)".
     let old = response(SSA, 5);
     let mut new = request(SSA, 6);
-    record_update(Some(&old), &mut new, &manager("manager-c", Operation::Update, None, "v1"), CONFIGMAP);
+    record_update(
+        Some(&old),
+        &mut new,
+        &manager("manager-c", Operation::Update, None, "v1"),
+        CONFIGMAP,
+    );
     assert_eq!(stored(new), stored(response(SSA, 6)));
 }
 
@@ -153,7 +221,10 @@ fn applying_an_equal_value_shares_ownership_without_conflict() {
 fn apply_of_a_deployment_keys_containers_by_name() {
     // 04 #18: "managedFields shows fields by name keys k:{...}"; selector is atomic.
     let got = replay_apply(SSA, 18, None, DEPLOYMENT).unwrap();
-    assert_eq!(got["metadata"]["managedFields"], response(SSA, 18)["metadata"]["managedFields"]);
+    assert_eq!(
+        got["metadata"]["managedFields"],
+        response(SSA, 18)["metadata"]["managedFields"]
+    );
 }
 
 #[test]
@@ -175,7 +246,10 @@ fn status_apply_records_the_status_subresource() {
     // 04 #21, #22: SSA on /status; the entry carries `subresource: status`.
     let status = assert_replays(SSA, 21, Some(&response(SSA, 20)), DEPLOYMENT);
     let entry = &status["metadata"]["managedFields"][2];
-    assert_eq!((&entry["manager"], &entry["subresource"]), (&json!("my-controller"), &json!("status")));
+    assert_eq!(
+        (&entry["manager"], &entry["subresource"]),
+        (&json!("my-controller"), &json!("status"))
+    );
     assert_replays(SSA, 22, Some(&status), DEPLOYMENT);
 }
 
@@ -194,8 +268,16 @@ fn updates_of_a_deployment_record_added_nodes_with_a_dot() {
     for index in [11, 12, 13, 14] {
         let old = response(file, index - 1);
         let mut new = response(file, index);
-        new.as_object_mut().unwrap()["metadata"].as_object_mut().unwrap().remove("managedFields");
-        record_update(Some(&old), &mut new, &manager("tx-recorder", Operation::Update, None, "apps/v1"), DEPLOYMENT);
+        new.as_object_mut().unwrap()["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        record_update(
+            Some(&old),
+            &mut new,
+            &manager("tx-recorder", Operation::Update, None, "apps/v1"),
+            DEPLOYMENT,
+        );
         assert_eq!(
             new["metadata"]["managedFields"],
             response(file, index)["metadata"]["managedFields"],
@@ -211,7 +293,15 @@ fn a_create_records_every_field_set_against_the_zero_value() {
     let file = "03-deployment.json";
     let mut created = response(file, 1);
     let want = created["metadata"]["managedFields"].clone();
-    created["metadata"].as_object_mut().unwrap().remove("managedFields");
-    record_update(None, &mut created, &manager("tx-recorder", Operation::Update, None, "apps/v1"), DEPLOYMENT);
+    created["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    record_update(
+        None,
+        &mut created,
+        &manager("tx-recorder", Operation::Update, None, "apps/v1"),
+        DEPLOYMENT,
+    );
     assert_eq!(created["metadata"]["managedFields"], want);
 }

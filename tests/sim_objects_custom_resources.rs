@@ -2,13 +2,18 @@
 //! from the CRD schema, held to `07-crd.json` and `12-operator-patterns.json`.
 
 use portcullis::sim::objects::TypeInfo;
-use portcullis::sim::objects::apply::{ApplyError, Manager, Operation, apply, conflict_message, record_update};
+use portcullis::sim::objects::apply::{
+    ApplyError, Manager, Operation, apply, conflict_message, record_update,
+};
 use serde_json::{Value, json};
 
 const API_VERSION: &str = "tx.example.com/v1";
 
 fn transcript(file: &str) -> Value {
-    let path = format!("{}/tests/fixtures/apiserver-transcripts/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/apiserver-transcripts/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).expect("transcript")).expect("json")
 }
 
@@ -23,8 +28,19 @@ fn widget_schema() -> Value {
     transcript("07-crd.json")[1]["request"]["body"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
 }
 
-fn manager<'a>(name: &'a str, operation: Operation, subresource: Option<&'a str>, time: &'a str) -> Manager<'a> {
-    Manager { name, operation, subresource, api_version: API_VERSION, time }
+fn manager<'a>(
+    name: &'a str,
+    operation: Operation,
+    subresource: Option<&'a str>,
+    time: &'a str,
+) -> Manager<'a> {
+    Manager {
+        name,
+        operation,
+        subresource,
+        api_version: API_VERSION,
+        time,
+    }
 }
 
 #[test]
@@ -34,9 +50,17 @@ fn creating_a_custom_resource_records_spec_as_an_added_node() {
     let schema = widget_schema();
     let mut created = body("07-crd.json", 7, "response");
     let want = created["metadata"]["managedFields"].take();
-    created["metadata"].as_object_mut().unwrap().remove("managedFields");
+    created["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
     let time = "2026-11-25T12:07:14Z";
-    record_update(None, &mut created, &manager("tx-recorder", Operation::Update, None, time), TypeInfo::Schema(&schema));
+    record_update(
+        None,
+        &mut created,
+        &manager("tx-recorder", Operation::Update, None, time),
+        TypeInfo::Schema(&schema),
+    );
     assert_eq!(created["metadata"]["managedFields"], want);
 }
 
@@ -51,16 +75,24 @@ fn applying_over_an_update_managers_fields_conflicts_using_the_crd_version() {
     let applied = body("07-crd.json", 23, "request");
     let time = "2026-11-25T12:07:14Z";
     let applier = manager("tx-applier", Operation::Apply, None, time);
-    let Err(ApplyError::Conflicts(conflicts)) = apply(Some(&live), &applied, &applier, false, types) else {
+    let Err(ApplyError::Conflicts(conflicts)) =
+        apply(Some(&live), &applied, &applier, false, types)
+    else {
         panic!("expected conflicts");
     };
     let want = body("07-crd.json", 23, "response");
-    assert_eq!(conflict_message(&conflicts), want["message"].as_str().unwrap());
+    assert_eq!(
+        conflict_message(&conflicts),
+        want["message"].as_str().unwrap()
+    );
 
     let got = apply(Some(&live), &applied, &applier, true, types).unwrap();
     let want = body("07-crd.json", 24, "response");
     assert_eq!(got["spec"], want["spec"]);
-    assert_eq!(got["metadata"]["managedFields"], want["metadata"]["managedFields"]);
+    assert_eq!(
+        got["metadata"]["managedFields"],
+        want["metadata"]["managedFields"]
+    );
 }
 
 #[test]
@@ -72,10 +104,20 @@ fn forced_status_apply_shares_equal_values_and_takes_the_rest() {
     let applied = body("12-operator-patterns.json", 16, "request");
     let time = "2026-11-25T12:07:17Z";
     let controller = manager("widget-controller", Operation::Apply, Some("status"), time);
-    let got = apply(Some(&live), &applied, &controller, true, TypeInfo::Schema(&schema)).unwrap();
+    let got = apply(
+        Some(&live),
+        &applied,
+        &controller,
+        true,
+        TypeInfo::Schema(&schema),
+    )
+    .unwrap();
     let want = body("12-operator-patterns.json", 16, "response");
     assert_eq!(got["status"], want["status"]);
-    assert_eq!(got["metadata"]["managedFields"], want["metadata"]["managedFields"]);
+    assert_eq!(
+        got["metadata"]["managedFields"],
+        want["metadata"]["managedFields"]
+    );
 }
 
 #[test]
@@ -88,8 +130,20 @@ fn an_apply_that_changes_nothing_keeps_managed_fields_and_their_times() {
     let live = body("12-operator-patterns.json", 16, "response");
     let mut applied = body("12-operator-patterns.json", 17, "request");
     applied.as_object_mut().unwrap().remove("status");
-    let later = manager("widget-controller", Operation::Apply, None, "2026-11-25T13:00:00Z");
-    let got = apply(Some(&live), &applied, &later, false, TypeInfo::Schema(&schema)).unwrap();
+    let later = manager(
+        "widget-controller",
+        Operation::Apply,
+        None,
+        "2026-11-25T13:00:00Z",
+    );
+    let got = apply(
+        Some(&live),
+        &applied,
+        &later,
+        false,
+        TypeInfo::Schema(&schema),
+    )
+    .unwrap();
     assert_eq!(got, live);
 }
 
@@ -122,8 +176,14 @@ fn list_types_come_from_the_schema() {
     }}}});
     let applied = json!({"apiVersion": API_VERSION, "kind": "Widget", "metadata": {"name": "w"},
         "spec": {"ports": [{"port": 80, "name": "http"}], "hosts": ["a.example"], "selector": {"app": "w"}}});
-    let got = apply(None, &applied, &manager("m", Operation::Apply, None, "2026-11-25T12:00:00Z"), false, TypeInfo::Schema(&schema))
-        .unwrap();
+    let got = apply(
+        None,
+        &applied,
+        &manager("m", Operation::Apply, None, "2026-11-25T12:00:00Z"),
+        false,
+        TypeInfo::Schema(&schema),
+    )
+    .unwrap();
     assert_eq!(
         got["metadata"]["managedFields"][0]["fieldsV1"],
         json!({"f:spec": {

@@ -8,35 +8,64 @@ use portcullis::sim::objects::strategic::strategic_merge_patch;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-const DEPLOYMENT: TypeInfo<'static> = TypeInfo::BuiltIn { group: "apps", kind: "Deployment" };
+const DEPLOYMENT: TypeInfo<'static> = TypeInfo::BuiltIn {
+    group: "apps",
+    kind: "Deployment",
+};
 
 fn manager<'a>(name: &'a str, operation: Operation, time: &'a str) -> Manager<'a> {
-    Manager { name, operation, subresource: None, api_version: "apps/v1", time }
+    Manager {
+        name,
+        operation,
+        subresource: None,
+        api_version: "apps/v1",
+        time,
+    }
 }
 
 fn env() -> impl Strategy<Value = Vec<Value>> {
-    prop::collection::btree_map(prop::sample::select(vec!["A", "B", "C"]), "[a-z]{1,3}", 0..3)
-        .prop_map(|m| m.into_iter().map(|(k, v)| json!({"name": k, "value": v})).collect())
+    prop::collection::btree_map(
+        prop::sample::select(vec!["A", "B", "C"]),
+        "[a-z]{1,3}",
+        0..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect()
+    })
 }
 
 fn containers() -> impl Strategy<Value = Vec<Value>> {
-    prop::collection::btree_map(prop::sample::select(vec!["app", "sidecar", "proxy"]), ("[a-z]{1,4}:[0-9]", env()), 1..3)
-        .prop_map(|m| {
-            m.into_iter()
-                .map(|(name, (image, env))| {
-                    let mut c = json!({"name": name, "image": image});
-                    if !env.is_empty() {
-                        c["env"] = Value::from(env);
-                    }
-                    c
-                })
-                .collect()
-        })
+    prop::collection::btree_map(
+        prop::sample::select(vec!["app", "sidecar", "proxy"]),
+        ("[a-z]{1,4}:[0-9]", env()),
+        1..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(name, (image, env))| {
+                let mut c = json!({"name": name, "image": image});
+                if !env.is_empty() {
+                    c["env"] = Value::from(env);
+                }
+                c
+            })
+            .collect()
+    })
 }
 
 fn labels() -> impl Strategy<Value = Map<String, Value>> {
-    prop::collection::btree_map(prop::sample::select(vec!["app", "tier", "team"]), "[a-z]{1,3}", 0..3)
-        .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect())
+    prop::collection::btree_map(
+        prop::sample::select(vec!["app", "tier", "team"]),
+        "[a-z]{1,3}",
+        0..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect()
+    })
 }
 
 fn deployment() -> impl Strategy<Value = Value> {
@@ -55,13 +84,21 @@ fn deployment() -> impl Strategy<Value = Value> {
 
 /// The value a managedFields path points at, if the object has it.
 fn resolve<'v>(value: &'v Value, path: &[PathElement]) -> Option<&'v Value> {
-    let Some((first, rest)) = path.split_first() else { return Some(value) };
+    let Some((first, rest)) = path.split_first() else {
+        return Some(value);
+    };
     let next = match first {
         PathElement::Field(name) => value.get(name)?,
         PathElement::Key(fields) => value.as_array()?.iter().find(|item| {
-            fields.iter().all(|(k, v)| item.get(k).is_some_and(|iv| iv == &serde_json::from_str::<Value>(v).unwrap()))
+            fields.iter().all(|(k, v)| {
+                item.get(k)
+                    .is_some_and(|iv| iv == &serde_json::from_str::<Value>(v).unwrap())
+            })
         })?,
-        PathElement::Value(v) => value.as_array()?.iter().find(|item| item.to_string() == *v)?,
+        PathElement::Value(v) => value
+            .as_array()?
+            .iter()
+            .find(|item| item.to_string() == *v)?,
         PathElement::Index(i) => value.as_array()?.get(*i)?,
     };
     resolve(next, rest)
@@ -70,17 +107,26 @@ fn resolve<'v>(value: &'v Value, path: &[PathElement]) -> Option<&'v Value> {
 /// Every entry is non-empty, decodable, unique per manager identity, and owns only
 /// fields the object has.
 fn assert_well_formed(obj: &Value) {
-    let Some(entries) = obj["metadata"]["managedFields"].as_array() else { return };
+    let Some(entries) = obj["metadata"]["managedFields"].as_array() else {
+        return;
+    };
     let mut identities = Vec::new();
     for e in entries {
         let set = FieldSet::from_fields_v1(&e["fieldsV1"]).expect("decodable fieldsV1");
         assert!(!set.is_empty(), "empty entry {e}");
         assert_eq!(set.to_fields_v1(), e["fieldsV1"], "fieldsV1 round-trips");
-        let id = (e["manager"].clone(), e["operation"].clone(), e["subresource"].clone());
+        let id = (
+            e["manager"].clone(),
+            e["operation"].clone(),
+            e["subresource"].clone(),
+        );
         assert!(!identities.contains(&id), "two entries for {id:?}");
         identities.push(id);
         for path in set.paths() {
-            assert!(resolve(obj, &path).is_some(), "{e} owns a missing field {path:?} of {obj}");
+            assert!(
+                resolve(obj, &path).is_some(),
+                "{e} owns a missing field {path:?} of {obj}"
+            );
         }
     }
 }

@@ -5,8 +5,12 @@ use portcullis::sim::objects::schema::{SchemaCause, apply_defaults, prune, valid
 use serde_json::{Value, json};
 
 fn exchange(index: usize) -> Value {
-    let path = format!("{}/tests/fixtures/apiserver-transcripts/07-crd.json", env!("CARGO_MANIFEST_DIR"));
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("transcript")).expect("json");
+    let path = format!(
+        "{}/tests/fixtures/apiserver-transcripts/07-crd.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("transcript")).expect("json");
     all[index].clone()
 }
 
@@ -15,13 +19,19 @@ fn widget_schema() -> Value {
 }
 
 fn causes_json(causes: &[SchemaCause]) -> Value {
-    causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect()
+    causes
+        .iter()
+        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+        .collect()
 }
 
 #[test]
 fn a_valid_widget_has_no_causes() {
     // 07 #7: "valid object -> 201".
-    assert_eq!(validate(&widget_schema(), &exchange(7)["request"]["body"]), vec![]);
+    assert_eq!(
+        validate(&widget_schema(), &exchange(7)["request"]["body"]),
+        vec![]
+    );
 }
 
 #[test]
@@ -30,11 +40,20 @@ fn schema_violations_are_worded_as_kube_apiserver_words_them() {
     // "some validation rules were not checked" cause because the CRD has CEL rules.
     let this = exchange(8);
     let causes = validate(&widget_schema(), &this["request"]["body"]);
-    assert_eq!(causes_json(&causes), this["response"]["body"]["details"]["causes"]);
+    assert_eq!(
+        causes_json(&causes),
+        this["response"]["body"]["details"]["causes"]
+    );
     // The Status message lists the causes as `field: message`.
     let summary: Vec<String> = causes.iter().map(SchemaCause::summary).collect();
-    let message = format!("Widget.tx.example.com \"bad-schema\" is invalid: [{}]", summary.join(", "));
-    assert_eq!(message, this["response"]["body"]["message"].as_str().unwrap());
+    let message = format!(
+        "Widget.tx.example.com \"bad-schema\" is invalid: [{}]",
+        summary.join(", ")
+    );
+    assert_eq!(
+        message,
+        this["response"]["body"]["message"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -42,7 +61,10 @@ fn a_missing_required_field_is_a_required_value_cause() {
     // 07 #9: "missing required weight -> 422".
     let this = exchange(9);
     let causes = validate(&widget_schema(), &this["request"]["body"]);
-    assert_eq!(causes_json(&causes), this["response"]["body"]["details"]["causes"]);
+    assert_eq!(
+        causes_json(&causes),
+        this["response"]["body"]["details"]["causes"]
+    );
 }
 
 #[test]
@@ -52,8 +74,14 @@ fn unknown_fields_are_pruned_and_reported_for_the_warning_header() {
     let this = exchange(11);
     let mut obj = this["request"]["body"].clone();
     let pruned = prune(&widget_schema(), &mut obj);
-    let header: Vec<String> = pruned.iter().map(|p| format!("299 - {:?}", format!("unknown field {p:?}"))).collect();
-    assert_eq!(header.join(", "), this["response"]["warning_header"].as_str().unwrap());
+    let header: Vec<String> = pruned
+        .iter()
+        .map(|p| format!("299 - {:?}", format!("unknown field {p:?}")))
+        .collect();
+    assert_eq!(
+        header.join(", "),
+        this["response"]["warning_header"].as_str().unwrap()
+    );
     assert_eq!(obj["spec"], this["response"]["body"]["spec"]);
     assert_eq!(obj.get("extra"), None);
     assert_eq!(obj["metadata"], json!({"name": "unknown-default"}));
@@ -80,7 +108,15 @@ fn pruning_keeps_object_meta_and_preserved_unknown_fields() {
         }
     });
     let pruned = prune(&schema, &mut obj);
-    assert_eq!(pruned, vec!["metadata.colour", "spec.byName.one.b", "spec.items[0].m", "spec.template.spec"]);
+    assert_eq!(
+        pruned,
+        vec![
+            "metadata.colour",
+            "spec.byName.one.b",
+            "spec.items[0].m",
+            "spec.template.spec"
+        ]
+    );
     assert_eq!(
         obj,
         json!({
@@ -105,7 +141,8 @@ fn defaults_fill_absent_fields_and_non_nullable_nulls() {
         "limits": {"type": "object", "properties": {"cpu": {"type": "string", "default": "1"}}},
         "ports": {"type": "array", "items": {"type": "object", "properties": {"protocol": {"type": "string", "default": "TCP"}}}}
     }}}});
-    let mut obj = json!({"spec": {"mode": null, "note": null, "limits": {}, "ports": [{"port": 80}]}});
+    let mut obj =
+        json!({"spec": {"mode": null, "note": null, "limits": {}, "ports": [{"port": 80}]}});
     apply_defaults(&schema, &mut obj);
     assert_eq!(
         obj,
@@ -132,20 +169,56 @@ fn string_number_array_and_format_checks() {
         "name": "Ab", "at": "yesterday", "day": "2024-01-01", "small": 3_000_000_000u64,
         "ratio": 1, "tags": ["a", "b", "a"], "opt": null, "req": null
     }});
-    let got: Vec<(String, String, String)> =
-        validate(&schema, &bad).into_iter().map(|c| (c.field, c.reason, c.message)).collect();
+    let got: Vec<(String, String, String)> = validate(&schema, &bad)
+        .into_iter()
+        .map(|c| (c.field, c.reason, c.message))
+        .collect();
     let want = [
-        ("spec.at", "FieldValueTypeInvalid", r#"Invalid value: "yesterday": spec.at in body must be of type date-time: "yesterday""#),
-        ("spec.name", "FieldValueInvalid", r#"Invalid value: "Ab": spec.name in body should be at least 3 chars long"#),
-        ("spec.name", "FieldValueInvalid", r#"Invalid value: "Ab": spec.name in body should match '^[a-z]+$'"#),
-        ("spec.ratio", "FieldValueInvalid", "Invalid value: 1: spec.ratio in body should be less than 1"),
-        ("spec.req", "FieldValueTypeInvalid", r#"Invalid value: "null": spec.req in body must be of type string: "null""#),
-        ("spec.small", "FieldValueTypeInvalid", r#"Invalid value: 3000000000: spec.small in body must be of type int32: "3000000000""#),
-        ("spec.tags", "FieldValueTooMany", "Too many: 3: must have at most 2 items"),
-        ("spec.tags[2]", "FieldValueDuplicate", r#"Duplicate value: "a""#),
+        (
+            "spec.at",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: "yesterday": spec.at in body must be of type date-time: "yesterday""#,
+        ),
+        (
+            "spec.name",
+            "FieldValueInvalid",
+            r#"Invalid value: "Ab": spec.name in body should be at least 3 chars long"#,
+        ),
+        (
+            "spec.name",
+            "FieldValueInvalid",
+            r#"Invalid value: "Ab": spec.name in body should match '^[a-z]+$'"#,
+        ),
+        (
+            "spec.ratio",
+            "FieldValueInvalid",
+            "Invalid value: 1: spec.ratio in body should be less than 1",
+        ),
+        (
+            "spec.req",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: "null": spec.req in body must be of type string: "null""#,
+        ),
+        (
+            "spec.small",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: 3000000000: spec.small in body must be of type int32: "3000000000""#,
+        ),
+        (
+            "spec.tags",
+            "FieldValueTooMany",
+            "Too many: 3: must have at most 2 items",
+        ),
+        (
+            "spec.tags[2]",
+            "FieldValueDuplicate",
+            r#"Duplicate value: "a""#,
+        ),
     ];
-    let want: Vec<(String, String, String)> =
-        want.iter().map(|(f, r, m)| ((*f).to_owned(), (*r).to_owned(), (*m).to_owned())).collect();
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(f, r, m)| ((*f).to_owned(), (*r).to_owned(), (*m).to_owned()))
+        .collect();
     assert_eq!(got, want);
     // No CEL rules in this schema: no "rules were not checked" cause.
     let long = json!({"spec": {"name": "abcdefg"}});

@@ -77,7 +77,11 @@ impl Conflict {
 /// `with subresource "status"`).
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [only] = conflicts {
-        return format!("Apply failed with 1 conflict: {}: {}", only.cause_message(), only.field);
+        return format!(
+            "Apply failed with 1 conflict: {}: {}",
+            only.cause_message(),
+            only.field
+        );
     }
     let mut lines = Vec::new();
     let mut last: Option<String> = None;
@@ -89,7 +93,11 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
         }
         lines.push(format!("- {}", c.field));
     }
-    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }
 
 /// Server-side apply of `applied` by `manager` (operation Apply) onto `live` (`None` =
@@ -107,7 +115,9 @@ pub fn apply(
     types: TypeInfo<'_>,
 ) -> Result<Value, ApplyError> {
     let Value::Object(applied) = applied else {
-        return Err(ApplyError::Invalid(format!("the applied configuration must be an object, got {applied}")));
+        return Err(ApplyError::Invalid(format!(
+            "the applied configuration must be an object, got {applied}"
+        )));
     };
     let ty = Ty::root(types);
     let scope = scope(manager, types);
@@ -118,7 +128,14 @@ pub fn apply(
     let base = live.cloned().unwrap_or_else(|| json!({}));
     let mut merged = walk::merge(&base, &Value::Object(config), ty).map_err(ApplyError::Invalid)?;
     let mut entries = managed::decode(&base);
-    let mine = |e: &Entry| e.same_manager(manager.name, Operation::Apply, manager.api_version, manager.subresource);
+    let mine = |e: &Entry| {
+        e.same_manager(
+            manager.name,
+            Operation::Apply,
+            manager.api_version,
+            manager.subresource,
+        )
+    };
     let last = entries.iter().find(|e| mine(e)).map(|e| e.set.clone());
     entries.retain(|e| !mine(e));
 
@@ -141,7 +158,11 @@ pub fn apply(
                 manager: e.manager.clone(),
                 operation: e.operation,
                 subresource: e.subresource.clone(),
-                api_version: if e.operation == Operation::Update { e.api_version.clone() } else { String::new() },
+                api_version: if e.operation == Operation::Update {
+                    e.api_version.clone()
+                } else {
+                    String::new()
+                },
                 field: path_string(p),
             }));
             e.set = e.set.difference(&theirs);
@@ -172,7 +193,12 @@ pub fn apply(
 /// The entries start from `new`'s managedFields when the write carries some (a client
 /// may edit them; `[]` clears them all), otherwise from `old`'s; subresource writes
 /// always start from `old`'s.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &Manager<'_>, types: TypeInfo<'_>) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &Manager<'_>,
+    types: TypeInfo<'_>,
+) {
     let ty = Ty::root(types);
     let mut entries = starting_entries(old, new, manager.subresource.is_some());
     let cmp = compare(old, new, types, ty);
@@ -183,7 +209,14 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &Manager<'_>
         e.set = e.set.difference(&changed).difference(&cmp.removed);
     }
     if !changed.is_empty() {
-        let mine = |e: &Entry| e.same_manager(manager.name, Operation::Update, manager.api_version, manager.subresource);
+        let mine = |e: &Entry| {
+            e.same_manager(
+                manager.name,
+                Operation::Update,
+                manager.api_version,
+                manager.subresource,
+            )
+        };
         match entries.iter_mut().find(|e| mine(e)) {
             Some(e) => {
                 e.set.union_with(&changed);
@@ -209,7 +242,11 @@ fn starting_entries(old: Option<&Value>, new: &Value, subresource: bool) -> Vec<
         return from_old();
     }
     match new.pointer("/metadata/managedFields") {
-        Some(Value::Array(list)) if list.is_empty() || (list.len() == 1 && list[0] == json!({})) => Vec::new(),
+        Some(Value::Array(list))
+            if list.is_empty() || (list.len() == 1 && list[0] == json!({})) =>
+        {
+            Vec::new()
+        }
         Some(Value::Array(_)) => match managed::decode(new) {
             decoded if decoded.is_empty() => from_old(),
             decoded => decoded,
@@ -233,19 +270,23 @@ fn scope(manager: &Manager<'_>, types: TypeInfo<'_>) -> Scope {
 fn effective_config(applied: &Map<String, Value>, scope: Scope) -> Map<String, Value> {
     let mut config = applied.clone();
     if let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.retain(|k, _| !managed::UNTRACKED_METADATA.contains(&k.as_str()) || matches!(k.as_str(), "name" | "namespace"));
+        meta.retain(|k, _| {
+            !managed::UNTRACKED_METADATA.contains(&k.as_str())
+                || matches!(k.as_str(), "name" | "namespace")
+        });
     }
     match scope {
-        Scope::StatusSubresource => config.retain(|k, _| matches!(k.as_str(), "status" | "apiVersion" | "kind" | "metadata")),
+        Scope::StatusSubresource => config
+            .retain(|k, _| matches!(k.as_str(), "status" | "apiVersion" | "kind" | "metadata")),
         Scope::MainWithStatusSubresource => {
             config.remove("status");
         }
         Scope::Other => {}
     }
-    if scope == Scope::StatusSubresource {
-        if let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
-        }
+    if scope == Scope::StatusSubresource
+        && let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
     }
     config
 }
@@ -278,7 +319,9 @@ fn overlay(obj: &mut Value, path: &str) {
 fn overlay_steps(obj: &mut Value, steps: &[&str], zero: &Value) {
     match (steps, obj) {
         ([], _) => {}
-        (["*", rest @ ..], Value::Array(items)) => items.iter_mut().for_each(|i| overlay_steps(i, rest, zero)),
+        (["*", rest @ ..], Value::Array(items)) => {
+            items.iter_mut().for_each(|i| overlay_steps(i, rest, zero))
+        }
         ([last], Value::Object(m)) => {
             m.entry(*last).or_insert_with(|| zero.clone());
         }

@@ -44,8 +44,15 @@ pub enum Shape {
 }
 
 /// A list merged by one key, the same for strategic merge and server-side apply.
-const fn keyed(key: &'static [(&'static str, Option<&'static str>)], item: &'static Shape) -> Shape {
-    Shape::List(ListShape { smp: Smp::MergeKey(key[0].0), ssa: ListType::Map(key), item })
+const fn keyed(
+    key: &'static [(&'static str, Option<&'static str>)],
+    item: &'static Shape,
+) -> Shape {
+    Shape::List(ListShape {
+        smp: Smp::MergeKey(key[0].0),
+        ssa: ListType::Map(key),
+        item,
+    })
 }
 
 const fn list(smp: Smp, ssa: ListType, item: &'static Shape) -> Shape {
@@ -63,7 +70,10 @@ const CONDITIONS: Shape = keyed(TYPE, &EMPTY);
 pub const OBJECT_META: Shape = Shape::Struct(&[
     ("labels", &Shape::Map),
     ("annotations", &Shape::Map),
-    ("finalizers", &list(Smp::MergePrimitives, ListType::Set, &Shape::Atomic)),
+    (
+        "finalizers",
+        &list(Smp::MergePrimitives, ListType::Set, &Shape::Atomic),
+    ),
     ("ownerReferences", &keyed(&[("uid", None)], &EMPTY)),
     ("managedFields", &ATOMIC_LIST),
 ]);
@@ -82,7 +92,11 @@ const CONTAINER: Shape = Shape::Struct(&[
     ("volumeDevices", &keyed(&[("devicePath", None)], &EMPTY)),
     (
         "resources",
-        &Shape::Struct(&[("limits", &Shape::Map), ("requests", &Shape::Map), ("claims", &BY_NAME)]),
+        &Shape::Struct(&[
+            ("limits", &Shape::Map),
+            ("requests", &Shape::Map),
+            ("claims", &BY_NAME),
+        ]),
     ),
 ]);
 
@@ -112,7 +126,10 @@ const WITH_CONDITIONS: Shape = Shape::Struct(&[("conditions", &CONDITIONS)]);
 
 static WORKLOAD: Shape = Shape::Struct(&[
     ("metadata", &OBJECT_META),
-    ("spec", &Shape::Struct(&[("selector", &Shape::Atomic), ("template", &POD_TEMPLATE)])),
+    (
+        "spec",
+        &Shape::Struct(&[("selector", &Shape::Atomic), ("template", &POD_TEMPLATE)]),
+    ),
     ("status", &WITH_CONDITIONS),
 ]);
 
@@ -121,11 +138,16 @@ static POD: Shape = Shape::Struct(&[
     ("spec", &POD_SPEC),
     (
         "status",
-        &Shape::Struct(&[("conditions", &CONDITIONS), ("podIPs", &keyed(IP, &EMPTY)), ("hostIPs", &keyed(IP, &EMPTY))]),
+        &Shape::Struct(&[
+            ("conditions", &CONDITIONS),
+            ("podIPs", &keyed(IP, &EMPTY)),
+            ("hostIPs", &keyed(IP, &EMPTY)),
+        ]),
     ),
 ]);
 
-static POD_TEMPLATE_OBJECT: Shape = Shape::Struct(&[("metadata", &OBJECT_META), ("template", &POD_TEMPLATE)]);
+static POD_TEMPLATE_OBJECT: Shape =
+    Shape::Struct(&[("metadata", &OBJECT_META), ("template", &POD_TEMPLATE)]);
 
 static SERVICE: Shape = Shape::Struct(&[
     ("metadata", &OBJECT_META),
@@ -134,7 +156,11 @@ static SERVICE: Shape = Shape::Struct(&[
         &Shape::Struct(&[
             (
                 "ports",
-                &list(Smp::MergeKey("port"), ListType::Map(&[("port", None), ("protocol", Some("TCP"))]), &EMPTY),
+                &list(
+                    Smp::MergeKey("port"),
+                    ListType::Map(&[("port", None), ("protocol", Some("TCP"))]),
+                    &EMPTY,
+                ),
             ),
             ("selector", &Shape::Map),
         ]),
@@ -149,7 +175,8 @@ static DATA_OBJECT: Shape = Shape::Struct(&[
     ("stringData", &Shape::Map),
 ]);
 
-static NAMESPACE: Shape = Shape::Struct(&[("metadata", &OBJECT_META), ("status", &WITH_CONDITIONS)]);
+static NAMESPACE: Shape =
+    Shape::Struct(&[("metadata", &OBJECT_META), ("status", &WITH_CONDITIONS)]);
 
 /// core/v1 and events.k8s.io/v1 Events: object references are `+structType=atomic`.
 static EVENT: Shape = Shape::Struct(&[
@@ -202,7 +229,13 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
             "spec.template.spec.containers.*.resources",
             "status",
         ],
-        ("", "Pod") => &["metadata", "spec", "spec.containers[]", "spec.containers.*.resources", "status"],
+        ("", "Pod") => &[
+            "metadata",
+            "spec",
+            "spec.containers[]",
+            "spec.containers.*.resources",
+            "status",
+        ],
         ("", "Service") => &["metadata", "spec", "status", "status.loadBalancer"],
         ("", "Namespace") => &["metadata", "spec", "status"],
         ("coordination.k8s.io", "Lease") => &["metadata", "spec"],
@@ -216,8 +249,10 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
 pub fn has_status_subresource(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
-        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
-            | ("", "Pod" | "Service" | "Namespace")
+        (
+            "apps",
+            "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet"
+        ) | ("", "Pod" | "Service" | "Namespace")
             | ("apiextensions.k8s.io", "CustomResourceDefinition")
     )
 }

@@ -21,7 +21,10 @@ pub enum PathElement {
 
 impl PathElement {
     pub fn key(fields: impl IntoIterator<Item = (String, Value)>) -> Self {
-        let mut fields: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        let mut fields: Vec<(String, String)> = fields
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
         fields.sort();
         PathElement::Key(fields)
     }
@@ -30,7 +33,10 @@ impl PathElement {
         match self {
             PathElement::Field(name) => format!("f:{name}"),
             PathElement::Key(fields) => {
-                let inner: Vec<String> = fields.iter().map(|(k, v)| format!("{}:{v}", Value::from(k.as_str()))).collect();
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
+                    .collect();
                 format!("k:{{{}}}", inner.join(","))
             }
             PathElement::Value(v) => format!("v:{v}"),
@@ -47,7 +53,11 @@ impl PathElement {
                 Value::Object(fields) => PathElement::key(fields),
                 _ => return Err(bad()),
             },
-            "v" => PathElement::Value(serde_json::from_str::<Value>(rest).map_err(|_| bad())?.to_string()),
+            "v" => PathElement::Value(
+                serde_json::from_str::<Value>(rest)
+                    .map_err(|_| bad())?
+                    .to_string(),
+            ),
             "i" => PathElement::Index(rest.parse().map_err(|_| bad())?),
             _ => return Err(bad()),
         })
@@ -110,7 +120,10 @@ impl FieldSet {
     pub fn union_with(&mut self, other: &FieldSet) {
         self.members.extend(other.members.iter().cloned());
         for (pe, child) in &other.children {
-            self.children.entry(pe.clone()).or_default().union_with(child);
+            self.children
+                .entry(pe.clone())
+                .or_default()
+                .union_with(child);
         }
     }
 
@@ -157,7 +170,8 @@ impl FieldSet {
     }
 
     fn collect(&self, prefix: &mut Vec<PathElement>, out: &mut Vec<Vec<PathElement>>) {
-        let elements: BTreeSet<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
+        let elements: BTreeSet<&PathElement> =
+            self.members.iter().chain(self.children.keys()).collect();
         for pe in elements {
             prefix.push(pe.clone());
             if self.members.contains(pe) {
@@ -172,7 +186,8 @@ impl FieldSet {
 
     pub fn to_fields_v1(&self) -> Value {
         let mut out = Map::new();
-        let elements: BTreeSet<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
+        let elements: BTreeSet<&PathElement> =
+            self.members.iter().chain(self.children.keys()).collect();
         for pe in elements {
             let mut node = match self.children.get(pe).map(FieldSet::to_fields_v1) {
                 Some(Value::Object(m)) => m,

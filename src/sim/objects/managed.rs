@@ -19,7 +19,13 @@ pub struct Entry {
 impl Entry {
     /// kube-apiserver's manager identity: Apply entries are one per manager and
     /// subresource, Update entries one per manager, apiVersion and subresource.
-    pub fn same_manager(&self, name: &str, operation: Operation, api_version: &str, subresource: Option<&str>) -> bool {
+    pub fn same_manager(
+        &self,
+        name: &str,
+        operation: Operation,
+        api_version: &str,
+        subresource: Option<&str>,
+    ) -> bool {
         self.manager == name
             && self.operation == operation
             && self.subresource.as_deref() == subresource
@@ -39,8 +45,10 @@ impl Entry {
         }
         // Go marshals the struct's fields in declaration order, which these keys follow.
         let order = ["manager", "operation", "apiVersion", "subresource"];
-        let parts: Vec<String> =
-            order.iter().filter_map(|k| id.get(*k).map(|v| format!("{}:{v}", Value::from(*k)))).collect();
+        let parts: Vec<String> = order
+            .iter()
+            .filter_map(|k| id.get(*k).map(|v| format!("{}:{v}", Value::from(*k))))
+            .collect();
         format!("{{{}}}", parts.join(","))
     }
 
@@ -71,7 +79,10 @@ pub fn operation_name(op: Operation) -> &'static str {
 /// The object's entries; an entry that cannot be read is dropped (kube-apiserver resets
 /// undecodable managedFields rather than failing the write).
 pub fn decode(obj: &Value) -> Vec<Entry> {
-    let Some(entries) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(entries) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     entries.iter().filter_map(decode_entry).collect()
@@ -86,9 +97,16 @@ fn decode_entry(e: &Value) -> Option<Entry> {
     Some(Entry {
         manager: e.get("manager")?.as_str()?.to_owned(),
         operation,
-        api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        api_version: e
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         time: e.get("time").and_then(Value::as_str).map(str::to_owned),
-        subresource: e.get("subresource").and_then(Value::as_str).map(str::to_owned),
+        subresource: e
+            .get("subresource")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         set: FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&json!({}))).ok()?,
     })
 }
@@ -99,18 +117,32 @@ pub fn encode(obj: &mut Value, mut entries: Vec<Entry>) {
     entries.retain(|e| !e.set.is_empty());
     entries.sort_by(|a, b| {
         let key = |e: &Entry| {
-            (operation_name(e.operation), e.time.clone().unwrap_or_default(), e.manager.clone(), e.api_version.clone(), e.subresource.clone().unwrap_or_default())
+            (
+                operation_name(e.operation),
+                e.time.clone().unwrap_or_default(),
+                e.manager.clone(),
+                e.api_version.clone(),
+                e.subresource.clone().unwrap_or_default(),
+            )
         };
         key(a).cmp(&key(b))
     });
-    let Some(meta) = obj.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| json!({}))) else {
+    let Some(meta) = obj
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+    else {
         return;
     };
-    let Some(meta) = meta.as_object_mut() else { return };
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
-        meta.insert("managedFields".into(), entries.iter().map(Entry::to_json).collect());
+        meta.insert(
+            "managedFields".into(),
+            entries.iter().map(Entry::to_json).collect(),
+        );
     }
 }
 
@@ -184,10 +216,21 @@ pub fn keep_times_of_noop(old: Option<&Value>, new: &mut Value) {
     }
     let (before, after) = (decode(old), decode(new));
     let same = before.len() == after.len()
-        && before.iter().zip(&after).all(|(a, b)| Entry { time: None, ..a.clone() } == Entry { time: None, ..b.clone() });
+        && before.iter().zip(&after).all(|(a, b)| {
+            Entry {
+                time: None,
+                ..a.clone()
+            } == Entry {
+                time: None,
+                ..b.clone()
+            }
+        });
     if same {
         let entries = old.pointer("/metadata/managedFields").cloned();
-        if let (Some(entries), Some(meta)) = (entries, new.get_mut("metadata").and_then(Value::as_object_mut)) {
+        if let (Some(entries), Some(meta)) = (
+            entries,
+            new.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
             meta.insert("managedFields".into(), entries);
         }
     }

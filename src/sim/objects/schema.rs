@@ -56,7 +56,12 @@ pub fn prune(schema: &Value, obj: &mut Value) -> Vec<String> {
 
 /// A resource (the root, or an embedded one): `apiVersion` and `kind` stay, `metadata`
 /// keeps ObjectMeta's fields.
-fn prune_resource(schema: &Value, map: &mut Map<String, Value>, path: &str, pruned: &mut Vec<String>) {
+fn prune_resource(
+    schema: &Value,
+    map: &mut Map<String, Value>,
+    path: &str,
+    pruned: &mut Vec<String>,
+) {
     if let Some(Value::Object(meta)) = map.get_mut("metadata") {
         let at = join(path, "metadata");
         meta.retain(|k, _| {
@@ -67,10 +72,22 @@ fn prune_resource(schema: &Value, map: &mut Map<String, Value>, path: &str, prun
             keep
         });
     }
-    prune_object(schema, map, path, pruned, &["apiVersion", "kind", "metadata"]);
+    prune_object(
+        schema,
+        map,
+        path,
+        pruned,
+        &["apiVersion", "kind", "metadata"],
+    );
 }
 
-fn prune_object(schema: &Value, map: &mut Map<String, Value>, path: &str, pruned: &mut Vec<String>, keep: &[&str]) {
+fn prune_object(
+    schema: &Value,
+    map: &mut Map<String, Value>,
+    path: &str,
+    pruned: &mut Vec<String>,
+    keep: &[&str],
+) {
     let props = schema.get("properties").and_then(Value::as_object);
     let extra = schema.get("additionalProperties");
     let preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
@@ -96,7 +113,9 @@ fn prune_object(schema: &Value, map: &mut Map<String, Value>, path: &str, pruned
 
 fn prune_value(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<String>) {
     match value {
-        Value::Object(map) if flag(schema, "x-kubernetes-embedded-resource") => prune_resource(schema, map, path, pruned),
+        Value::Object(map) if flag(schema, "x-kubernetes-embedded-resource") => {
+            prune_resource(schema, map, path, pruned)
+        }
         Value::Object(map) => prune_object(schema, map, path, pruned, &[]),
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
@@ -110,7 +129,11 @@ fn prune_value(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<S
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn flag(schema: &Value, name: &str) -> bool {
@@ -150,7 +173,9 @@ pub fn apply_defaults(schema: &Value, obj: &mut Value) {
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
-                items.iter_mut().for_each(|item| apply_defaults(item_schema, item));
+                items
+                    .iter_mut()
+                    .for_each(|item| apply_defaults(item_schema, item));
             }
         }
         _ => {}
@@ -185,7 +210,9 @@ pub fn validate(schema: &Value, obj: &Value) -> Vec<SchemaCause> {
 
 fn has_cel_rules(schema: &Value) -> bool {
     match schema {
-        Value::Object(m) => m.contains_key("x-kubernetes-validations") || m.values().any(has_cel_rules),
+        Value::Object(m) => {
+            m.contains_key("x-kubernetes-validations") || m.values().any(has_cel_rules)
+        }
         Value::Array(items) => items.iter().any(has_cel_rules),
         _ => false,
     }

@@ -14,7 +14,9 @@ pub struct PatchError {
 }
 
 fn err<T>(message: impl Into<String>) -> Result<T, PatchError> {
-    Err(PatchError { message: message.into() })
+    Err(PatchError {
+        message: message.into(),
+    })
 }
 
 const DIRECTIVE: &str = "$patch";
@@ -33,41 +35,64 @@ pub fn strategic_merge_patch(
     let (Value::Object(original), Value::Object(patch)) = (original, patch) else {
         return err("strategic merge patch: both the object and the patch must be JSON objects");
     };
-    Ok(Value::Object(merge_map(original.clone(), patch, Ty::root(types))?.unwrap_or_default()))
+    Ok(Value::Object(
+        merge_map(original.clone(), patch, Ty::root(types))?.unwrap_or_default(),
+    ))
 }
 
 /// `None` = the map carried `$patch: delete` and is removed from its parent.
-fn merge_map(mut original: Map<String, Value>, patch: &Map<String, Value>, ty: Ty<'_>) -> Result<Option<Map<String, Value>>, PatchError> {
+fn merge_map(
+    mut original: Map<String, Value>,
+    patch: &Map<String, Value>,
+    ty: Ty<'_>,
+) -> Result<Option<Map<String, Value>>, PatchError> {
     if let Some(directive) = patch.get(DIRECTIVE) {
         return match directive.as_str() {
             Some("replace") => {
                 let mut replaced = patch.clone();
                 replaced.remove(DIRECTIVE);
-                Ok(Some(merge_map(Map::new(), &replaced, ty)?.unwrap_or_default()))
+                Ok(Some(
+                    merge_map(Map::new(), &replaced, ty)?.unwrap_or_default(),
+                ))
             }
             Some("delete") => Ok(None),
-            _ => err(format!("Unknown patch type: {directive} in map: {}", Value::Object(patch.clone()))),
+            _ => err(format!(
+                "Unknown patch type: {directive} in map: {}",
+                Value::Object(patch.clone())
+            )),
         };
     }
     if let Some(retain) = patch.get(RETAIN_KEYS) {
         let Some(retain) = retain.as_array() else {
-            return err(format!("{RETAIN_KEYS} must be a list of field names, got {retain}"));
+            return err(format!(
+                "{RETAIN_KEYS} must be a list of field names, got {retain}"
+            ));
         };
         let keep: Vec<&str> = retain.iter().filter_map(Value::as_str).collect();
-        if let Some(stray) = patch.keys().find(|k| !k.starts_with('$') && !keep.contains(&k.as_str())) {
-            return err(format!("all fields in the patch must be present in {RETAIN_KEYS}, but {stray:?} is not"));
+        if let Some(stray) = patch
+            .keys()
+            .find(|k| !k.starts_with('$') && !keep.contains(&k.as_str()))
+        {
+            return err(format!(
+                "all fields in the patch must be present in {RETAIN_KEYS}, but {stray:?} is not"
+            ));
         }
         original.retain(|k, _| keep.contains(&k.as_str()));
     }
     let mut ordered = Vec::new();
     for (key, order) in patch {
-        let Some(field) = key.strip_prefix(SET_ORDER) else { continue };
+        let Some(field) = key.strip_prefix(SET_ORDER) else {
+            continue;
+        };
         let Some(order) = order.as_array() else {
             return err(format!("{key} must be a list, got {order}"));
         };
         let child = ty.field(field).ty;
         let base = take_list(&mut original, field);
-        let items = patch.get(field).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let items = patch
+            .get(field)
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
         let merged = match child.smp() {
             Smp::Replace if patch.contains_key(field) => strip(items.to_vec(), child.item())?,
             _ => merge_list(base, items, child, Some(order))?,
@@ -76,7 +101,11 @@ fn merge_map(mut original: Map<String, Value>, patch: &Map<String, Value>, ty: T
         ordered.push(field);
     }
     for (key, value) in patch {
-        if key == DIRECTIVE || key == RETAIN_KEYS || key.starts_with(SET_ORDER) || ordered.contains(&key.as_str()) {
+        if key == DIRECTIVE
+            || key == RETAIN_KEYS
+            || key.starts_with(SET_ORDER)
+            || ordered.contains(&key.as_str())
+        {
             continue;
         }
         if let Some(field) = key.strip_prefix(DELETE_FROM) {
@@ -94,8 +123,12 @@ fn merge_map(mut original: Map<String, Value>, patch: &Map<String, Value>, ty: T
         }
         let child = ty.field(key).ty;
         let merged = match (original.remove(key), value) {
-            (Some(Value::Object(o)), Value::Object(p)) => merge_map(o, p, child)?.map(Value::Object),
-            (Some(Value::Array(o)), Value::Array(p)) => Some(Value::Array(merge_list_field(o, p, child)?)),
+            (Some(Value::Object(o)), Value::Object(p)) => {
+                merge_map(o, p, child)?.map(Value::Object)
+            }
+            (Some(Value::Array(o)), Value::Array(p)) => {
+                Some(Value::Array(merge_list_field(o, p, child)?))
+            }
             (None, Value::Object(p)) => merge_map(Map::new(), p, child)?.map(Value::Object),
             (None, Value::Array(p)) => Some(Value::Array(merge_list_field(Vec::new(), p, child)?)),
             (_, Value::Object(p)) => merge_map(Map::new(), p, child)?.map(Value::Object),
@@ -123,12 +156,20 @@ fn put_list(map: &mut Map<String, Value>, field: &str, items: Vec<Value>) {
     }
 }
 
-fn merge_list_field(original: Vec<Value>, patch: &[Value], ty: Ty<'_>) -> Result<Vec<Value>, PatchError> {
+fn merge_list_field(
+    original: Vec<Value>,
+    patch: &[Value],
+    ty: Ty<'_>,
+) -> Result<Vec<Value>, PatchError> {
     match ty.smp() {
         Smp::Replace => {
             // A list without patch strategy is replaced, except that a `$patch: replace`
             // marker element is dropped from it.
-            let items = patch.iter().filter(|v| v.get(DIRECTIVE).is_none()).cloned().collect();
+            let items = patch
+                .iter()
+                .filter(|v| v.get(DIRECTIVE).is_none())
+                .cloned()
+                .collect();
             strip(items, ty.item())
         }
         _ => merge_list(original, patch, ty, None),
@@ -140,7 +181,9 @@ fn strip(items: Vec<Value>, item_ty: Ty<'_>) -> Result<Vec<Value>, PatchError> {
     items
         .into_iter()
         .map(|item| match item {
-            Value::Object(m) => Ok(Value::Object(merge_map(Map::new(), &m, item_ty)?.unwrap_or_default())),
+            Value::Object(m) => Ok(Value::Object(
+                merge_map(Map::new(), &m, item_ty)?.unwrap_or_default(),
+            )),
             other => Ok(other),
         })
         .collect()
@@ -173,16 +216,24 @@ fn merge_list(
             }
             let mut merged = original.clone();
             for item in &patch {
-                let Value::Object(p) = item else { unreachable!("checked: all items are objects") };
+                let Value::Object(p) = item else {
+                    unreachable!("checked: all items are objects")
+                };
                 let Some(wanted) = p.get(key) else {
-                    return err(format!("map: {item} does not contain declared merge key: {key}"));
+                    return err(format!(
+                        "map: {item} does not contain declared merge key: {key}"
+                    ));
                 };
                 match merged.iter().position(|o| o.get(key) == Some(wanted)) {
                     Some(at) => {
-                        let Value::Object(o) = merged[at].take() else { unreachable!("checked") };
+                        let Value::Object(o) = merged[at].take() else {
+                            unreachable!("checked")
+                        };
                         merged[at] = Value::Object(merge_map(o, p, ty.item())?.unwrap_or_default());
                     }
-                    None => merged.push(Value::Object(merge_map(Map::new(), p, ty.item())?.unwrap_or_default())),
+                    None => merged.push(Value::Object(
+                        merge_map(Map::new(), p, ty.item())?.unwrap_or_default(),
+                    )),
                 }
             }
             (original, patch, merged)
@@ -193,8 +244,9 @@ fn merge_list(
         Some(key) => a.get(key).is_some() && a.get(key) == b.get(key),
         None => a == b,
     };
-    let (mut in_patch, mut server_only): (Vec<Value>, Vec<Value>) =
-        merged.into_iter().partition(|m| patch_order.iter().any(|p| same(m, p)));
+    let (mut in_patch, mut server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|m| patch_order.iter().any(|p| same(m, p)));
     let index = |list: &[Value], v: &Value| list.iter().position(|x| same(x, v));
     sort_by_order(&mut in_patch, patch_order, &index);
     sort_by_order(&mut server_only, &server_order, &index);
@@ -210,7 +262,12 @@ fn sort_by_order(items: &mut [Value], order: &[Value], index: &Index<'_>) {
 /// apimachinery's `mergeSortedSlice`: interleaves server-only items (`left`) into the
 /// patch's items (`right`), keeping each side's order and, where both are known, the
 /// live object's order.
-fn merge_sorted(left: Vec<Value>, right: Vec<Value>, server_order: &[Value], index: &Index<'_>) -> Vec<Value> {
+fn merge_sorted(
+    left: Vec<Value>,
+    right: Vec<Value>,
+    server_order: &[Value],
+    index: &Index<'_>,
+) -> Vec<Value> {
     let mut out = Vec::with_capacity(left.len() + right.len());
     let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
     loop {
@@ -241,14 +298,22 @@ fn special_elements(
             None => plain.push(item.clone()),
             Some(d) if d == "delete" => {
                 let Some(wanted) = item.get(key) else {
-                    return err(format!("map: {item} does not contain declared merge key: {key}"));
+                    return err(format!(
+                        "map: {item} does not contain declared merge key: {key}"
+                    ));
                 };
                 original.retain(|o| o.get(key) != Some(wanted));
             }
             Some(d) if d == "replace" => replace = true,
-            Some(d) if d == "merge" => return err("merging lists cannot yet be specified in the patch"),
+            Some(d) if d == "merge" => {
+                return err("merging lists cannot yet be specified in the patch");
+            }
             Some(d) => return err(format!("Unknown patch type: {d} in map: {item}")),
         }
     }
-    Ok(if replace { (plain, Vec::new(), true) } else { (original, plain, false) })
+    Ok(if replace {
+        (plain, Vec::new(), true)
+    } else {
+        (original, plain, false)
+    })
 }

@@ -45,10 +45,16 @@ impl<'a> Ty<'a> {
     pub fn field(self, name: &str) -> Child<'a> {
         let declared = |ty| Child { ty, declared: true };
         match self {
-            Ty::Static(Shape::Struct(fields)) => {
-                declared(fields.iter().find(|(n, _)| *n == name).map_or(Ty::Untyped, |(_, s)| Ty::Static(s)))
-            }
-            Ty::Static(Shape::Map) => Child { ty: Ty::Untyped, declared: false },
+            Ty::Static(Shape::Struct(fields)) => declared(
+                fields
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(Ty::Untyped, |(_, s)| Ty::Static(s)),
+            ),
+            Ty::Static(Shape::Map) => Child {
+                ty: Ty::Untyped,
+                declared: false,
+            },
             Ty::Static(_) | Ty::Untyped => declared(Ty::Untyped),
             Ty::SchemaRoot(schema) => match name {
                 "metadata" => declared(Ty::Static(&OBJECT_META)),
@@ -59,12 +65,21 @@ impl<'a> Ty<'a> {
                 if let Some(prop) = schema.get("properties").and_then(|p| p.get(name)) {
                     declared(Ty::Schema(prop))
                 } else if let Some(extra @ Value::Object(_)) = schema.get("additionalProperties") {
-                    Child { ty: Ty::Schema(extra), declared: false }
+                    Child {
+                        ty: Ty::Schema(extra),
+                        declared: false,
+                    }
                 } else {
-                    Child { ty: Ty::Deduced, declared: false }
+                    Child {
+                        ty: Ty::Deduced,
+                        declared: false,
+                    }
                 }
             }
-            Ty::Deduced => Child { ty: Ty::Deduced, declared: false },
+            Ty::Deduced => Child {
+                ty: Ty::Deduced,
+                declared: false,
+            },
         }
     }
 
@@ -82,32 +97,38 @@ impl<'a> Ty<'a> {
             Ty::Static(Shape::List(list)) => match list.ssa {
                 ListType::Atomic => ListKind::Atomic,
                 ListType::Set => ListKind::Set,
-                ListType::Map(keys) => {
-                    ListKind::Map(keys.iter().map(|(k, d)| (*k, d.map(|d| Value::String(d.to_owned())))).collect())
-                }
+                ListType::Map(keys) => ListKind::Map(
+                    keys.iter()
+                        .map(|(k, d)| (*k, d.map(|d| Value::String(d.to_owned()))))
+                        .collect(),
+                ),
             },
-            Ty::Schema(schema) => match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
-                Some("set") => ListKind::Set,
-                Some("map") => {
-                    let items = schema.get("items");
-                    let keys = schema.get("x-kubernetes-list-map-keys").and_then(Value::as_array);
-                    ListKind::Map(
-                        keys.into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .map(|k| {
-                                let default = items
-                                    .and_then(|i| i.get("properties"))
-                                    .and_then(|p| p.get(k))
-                                    .and_then(|p| p.get("default"))
-                                    .cloned();
-                                (k, default)
-                            })
-                            .collect(),
-                    )
+            Ty::Schema(schema) => {
+                match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
+                    Some("set") => ListKind::Set,
+                    Some("map") => {
+                        let items = schema.get("items");
+                        let keys = schema
+                            .get("x-kubernetes-list-map-keys")
+                            .and_then(Value::as_array);
+                        ListKind::Map(
+                            keys.into_iter()
+                                .flatten()
+                                .filter_map(Value::as_str)
+                                .map(|k| {
+                                    let default = items
+                                        .and_then(|i| i.get("properties"))
+                                        .and_then(|p| p.get(k))
+                                        .and_then(|p| p.get("default"))
+                                        .cloned();
+                                    (k, default)
+                                })
+                                .collect(),
+                        )
+                    }
+                    _ => ListKind::Atomic,
                 }
-                _ => ListKind::Atomic,
-            },
+            }
             _ => ListKind::Atomic,
         }
     }
@@ -125,7 +146,9 @@ impl<'a> Ty<'a> {
     pub fn is_atomic_object(self) -> bool {
         match self {
             Ty::Static(Shape::Atomic) => true,
-            Ty::Schema(schema) => schema.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic"),
+            Ty::Schema(schema) => {
+                schema.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
+            }
             _ => false,
         }
     }

@@ -7,7 +7,11 @@ use regex::Regex;
 use serde_json::Value;
 
 fn cause(out: &mut Vec<SchemaCause>, reason: &str, field: &str, message: String) {
-    out.push(SchemaCause { reason: reason.into(), field: field.into(), message });
+    out.push(SchemaCause {
+        reason: reason.into(),
+        field: field.into(),
+        message,
+    });
 }
 
 /// A value as Go's field errors print it: strings quoted, numbers and booleans bare.
@@ -20,7 +24,12 @@ fn shown(value: &Value) -> String {
 }
 
 fn invalid(out: &mut Vec<SchemaCause>, field: &str, value: &Value, detail: String) {
-    cause(out, "FieldValueInvalid", field, format!("Invalid value: {}: {detail}", shown(value)));
+    cause(
+        out,
+        "FieldValueInvalid",
+        field,
+        format!("Invalid value: {}: {detail}", shown(value)),
+    );
 }
 
 /// The JSON type names kube-openapi reports.
@@ -48,65 +57,114 @@ fn type_matches(wanted: &str, value: &Value) -> bool {
     }
 }
 
-fn type_invalid(out: &mut Vec<SchemaCause>, field: &str, shown_value: &str, wanted: &str, actual: &str) {
+fn type_invalid(
+    out: &mut Vec<SchemaCause>,
+    field: &str,
+    shown_value: &str,
+    wanted: &str,
+    actual: &str,
+) {
     let quoted = Value::from(actual).to_string();
-    let message = format!("Invalid value: {shown_value}: {field} in body must be of type {wanted}: {quoted}");
+    let message =
+        format!("Invalid value: {shown_value}: {field} in body must be of type {wanted}: {quoted}");
     cause(out, "FieldValueTypeInvalid", field, message);
 }
 
 pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<SchemaCause>) {
     if value.is_null() {
-        if schema.get("nullable").and_then(Value::as_bool) != Some(true) {
-            if let Some(wanted) = schema.get("type").and_then(Value::as_str) {
-                type_invalid(out, path, "\"null\"", wanted, "null");
-            }
+        if schema.get("nullable").and_then(Value::as_bool) != Some(true)
+            && let Some(wanted) = schema.get("type").and_then(Value::as_str)
+        {
+            type_invalid(out, path, "\"null\"", wanted, "null");
         }
         return;
     }
-    let int_or_string = schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
+    let int_or_string = schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true);
     if int_or_string {
         if !matches!(value, Value::String(_)) && !type_matches("integer", value) {
             let actual = type_name(value);
-            type_invalid(out, path, &Value::from(actual).to_string(), "integer-or-string", actual);
+            type_invalid(
+                out,
+                path,
+                &Value::from(actual).to_string(),
+                "integer-or-string",
+                actual,
+            );
             return;
         }
-    } else if let Some(wanted) = schema.get("type").and_then(Value::as_str) {
-        if !type_matches(wanted, value) {
-            let actual = type_name(value);
-            type_invalid(out, path, &Value::from(actual).to_string(), wanted, actual);
-            return;
-        }
+    } else if let Some(wanted) = schema.get("type").and_then(Value::as_str)
+        && !type_matches(wanted, value)
+    {
+        let actual = type_name(value);
+        type_invalid(out, path, &Value::from(actual).to_string(), wanted, actual);
+        return;
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(value) {
-            let listed: Vec<String> = allowed
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Value::from(s.as_str()).to_string(),
-                    other => Value::from(other.to_string()).to_string(),
-                })
-                .collect();
-            let message = format!("Unsupported value: {}: supported values: {}", shown(value), listed.join(", "));
-            cause(out, "FieldValueNotSupported", path, message);
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        let listed: Vec<String> = allowed
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Value::from(s.as_str()).to_string(),
+                other => Value::from(other.to_string()).to_string(),
+            })
+            .collect();
+        let message = format!(
+            "Unsupported value: {}: supported values: {}",
+            shown(value),
+            listed.join(", ")
+        );
+        cause(out, "FieldValueNotSupported", path, message);
     }
     match value {
         Value::Number(n) => check_number(schema, value, n.as_f64().unwrap_or(f64::NAN), path, out),
         Value::String(s) => check_string(schema, value, s, path, out),
         Value::Array(items) => check_array(schema, value, items, path, out),
         Value::Object(map) => {
-            for key in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            for key in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !map.contains_key(key) {
-                    cause(out, "FieldValueRequired", &join(path, key), "Required value".into());
+                    cause(
+                        out,
+                        "FieldValueRequired",
+                        &join(path, key),
+                        "Required value".into(),
+                    );
                 }
             }
             let count = map.len() as u64;
-            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64).filter(|m| count > *m) {
+            if let Some(max) = schema
+                .get("maxProperties")
+                .and_then(Value::as_u64)
+                .filter(|m| count > *m)
+            {
                 let noun = if max == 1 { "item" } else { "items" };
-                cause(out, "FieldValueTooMany", path, format!("Too many: {count}: must have at most {max} {noun}"));
+                cause(
+                    out,
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {count}: must have at most {max} {noun}"),
+                );
             }
-            if let Some(min) = schema.get("minProperties").and_then(Value::as_u64).filter(|m| count < *m) {
-                invalid(out, path, value, format!("{path} in body should have at least {min} properties"));
+            if let Some(min) = schema
+                .get("minProperties")
+                .and_then(Value::as_u64)
+                .filter(|m| count < *m)
+            {
+                invalid(
+                    out,
+                    path,
+                    value,
+                    format!("{path} in body should have at least {min} properties"),
+                );
             }
             let props = schema.get("properties");
             let extra = schema.get("additionalProperties").filter(|e| e.is_object());
@@ -121,7 +179,11 @@ pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<SchemaCaus
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn limit(schema: &Value, name: &str) -> Option<f64> {
@@ -136,30 +198,63 @@ fn check_number(schema: &Value, value: &Value, n: f64, path: &str, out: &mut Vec
     let exclusive = |name| schema.get(name).and_then(Value::as_bool) == Some(true);
     if let Some(max) = limit(schema, "maximum") {
         if exclusive("exclusiveMaximum") && n >= max {
-            invalid(out, path, value, format!("{path} in body should be less than {}", number_text(schema, "maximum")));
+            invalid(
+                out,
+                path,
+                value,
+                format!(
+                    "{path} in body should be less than {}",
+                    number_text(schema, "maximum")
+                ),
+            );
         } else if n > max {
             let bound = number_text(schema, "maximum");
-            invalid(out, path, value, format!("{path} in body should be less than or equal to {bound}"));
+            invalid(
+                out,
+                path,
+                value,
+                format!("{path} in body should be less than or equal to {bound}"),
+            );
         }
     }
     if let Some(min) = limit(schema, "minimum") {
         if exclusive("exclusiveMinimum") && n <= min {
-            invalid(out, path, value, format!("{path} in body should be greater than {}", number_text(schema, "minimum")));
+            invalid(
+                out,
+                path,
+                value,
+                format!(
+                    "{path} in body should be greater than {}",
+                    number_text(schema, "minimum")
+                ),
+            );
         } else if n < min {
             let bound = number_text(schema, "minimum");
-            invalid(out, path, value, format!("{path} in body should be greater than or equal to {bound}"));
+            invalid(
+                out,
+                path,
+                value,
+                format!("{path} in body should be greater than or equal to {bound}"),
+            );
         }
     }
-    if let Some(step) = limit(schema, "multipleOf").filter(|s| *s > 0.0) {
-        if (n / step).fract() != 0.0 {
-            let step = number_text(schema, "multipleOf");
-            invalid(out, path, value, format!("{path} in body should be a multiple of {step}"));
-        }
+    if let Some(step) = limit(schema, "multipleOf").filter(|s| *s > 0.0)
+        && (n / step).fract() != 0.0
+    {
+        let step = number_text(schema, "multipleOf");
+        invalid(
+            out,
+            path,
+            value,
+            format!("{path} in body should be a multiple of {step}"),
+        );
     }
     let format = schema.get("format").and_then(Value::as_str);
     let out_of_range = match format {
         Some("int32") => n < f64::from(i32::MIN) || n > f64::from(i32::MAX),
-        Some("int64") => value.as_i64().is_none() && !(value.is_u64() && value.as_u64() <= Some(i64::MAX as u64)),
+        Some("int64") => {
+            value.as_i64().is_none() && !(value.is_u64() && value.as_u64() <= Some(i64::MAX as u64))
+        }
         _ => false,
     };
     if out_of_range {
@@ -170,24 +265,47 @@ fn check_number(schema: &Value, value: &Value, n: f64, path: &str, out: &mut Vec
 
 fn check_string(schema: &Value, value: &Value, s: &str, path: &str, out: &mut Vec<SchemaCause>) {
     let chars = s.chars().count() as u64;
-    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64).filter(|m| chars > *m) {
+    if let Some(max) = schema
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .filter(|m| chars > *m)
+    {
         let unit = if max == 1 { "byte" } else { "bytes" };
-        cause(out, "FieldValueTooLong", path, format!("Too long: may not be more than {max} {unit}"));
+        cause(
+            out,
+            "FieldValueTooLong",
+            path,
+            format!("Too long: may not be more than {max} {unit}"),
+        );
     }
-    if let Some(min) = schema.get("minLength").and_then(Value::as_u64).filter(|m| chars < *m) {
-        invalid(out, path, value, format!("{path} in body should be at least {min} chars long"));
+    if let Some(min) = schema
+        .get("minLength")
+        .and_then(Value::as_u64)
+        .filter(|m| chars < *m)
+    {
+        invalid(
+            out,
+            path,
+            value,
+            format!("{path} in body should be at least {min} chars long"),
+        );
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         // A pattern the CRD carries was accepted by kube-apiserver (Go's RE2), which the
         // regex crate's syntax follows; one it cannot compile is not enforced.
         if Regex::new(pattern).is_ok_and(|re| !re.is_match(s)) {
-            invalid(out, path, value, format!("{path} in body should match '{pattern}'"));
+            invalid(
+                out,
+                path,
+                value,
+                format!("{path} in body should match '{pattern}'"),
+            );
         }
     }
-    if let Some(format) = schema.get("format").and_then(Value::as_str) {
-        if !format_ok(format, s) {
-            type_invalid(out, path, &shown(value), format, s);
-        }
+    if let Some(format) = schema.get("format").and_then(Value::as_str)
+        && !format_ok(format, s)
+    {
+        type_invalid(out, path, &shown(value), format, s);
     }
 }
 
@@ -203,14 +321,38 @@ fn format_ok(format: &str, s: &str) -> bool {
     Regex::new(pattern).is_ok_and(|re| re.is_match(s))
 }
 
-fn check_array(schema: &Value, value: &Value, items: &[Value], path: &str, out: &mut Vec<SchemaCause>) {
+fn check_array(
+    schema: &Value,
+    value: &Value,
+    items: &[Value],
+    path: &str,
+    out: &mut Vec<SchemaCause>,
+) {
     let count = items.len() as u64;
-    if let Some(max) = schema.get("maxItems").and_then(Value::as_u64).filter(|m| count > *m) {
+    if let Some(max) = schema
+        .get("maxItems")
+        .and_then(Value::as_u64)
+        .filter(|m| count > *m)
+    {
         let noun = if max == 1 { "item" } else { "items" };
-        cause(out, "FieldValueTooMany", path, format!("Too many: {count}: must have at most {max} {noun}"));
+        cause(
+            out,
+            "FieldValueTooMany",
+            path,
+            format!("Too many: {count}: must have at most {max} {noun}"),
+        );
     }
-    if let Some(min) = schema.get("minItems").and_then(Value::as_u64).filter(|m| count < *m) {
-        invalid(out, path, value, format!("{path} in body should have at least {min} items"));
+    if let Some(min) = schema
+        .get("minItems")
+        .and_then(Value::as_u64)
+        .filter(|m| count < *m)
+    {
+        invalid(
+            out,
+            path,
+            value,
+            format!("{path} in body should have at least {min} items"),
+        );
     }
     if let Some(item_schema) = schema.get("items") {
         for (i, item) in items.iter().enumerate() {
@@ -218,14 +360,27 @@ fn check_array(schema: &Value, value: &Value, items: &[Value], path: &str, out: 
         }
     }
     let identity = |item: &Value| -> Value {
-        match schema.get("x-kubernetes-list-map-keys").and_then(Value::as_array) {
-            Some(keys) => keys.iter().filter_map(Value::as_str).map(|k| item.get(k).cloned().unwrap_or(Value::Null)).collect(),
+        match schema
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+        {
+            Some(keys) => keys
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|k| item.get(k).cloned().unwrap_or(Value::Null))
+                .collect(),
             None => item.clone(),
         }
     };
-    if matches!(schema.get("x-kubernetes-list-type").and_then(Value::as_str), Some("set" | "map")) {
+    if matches!(
+        schema.get("x-kubernetes-list-type").and_then(Value::as_str),
+        Some("set" | "map")
+    ) {
         for (i, item) in items.iter().enumerate() {
-            if items[..i].iter().any(|earlier| identity(earlier) == identity(item)) {
+            if items[..i]
+                .iter()
+                .any(|earlier| identity(earlier) == identity(item))
+            {
                 let message = format!("Duplicate value: {}", shown(item));
                 cause(out, "FieldValueDuplicate", &format!("{path}[{i}]"), message);
             }

@@ -8,7 +8,11 @@ use serde_json::{Map, Value};
 
 /// The path element of list item `index`; `Err` when an associative list's item lacks
 /// one of its keys (and the key has no default).
-pub fn item_element(kind: &ListKind<'_>, item: &Value, index: usize) -> Result<PathElement, String> {
+pub fn item_element(
+    kind: &ListKind<'_>,
+    item: &Value,
+    index: usize,
+) -> Result<PathElement, String> {
     match kind {
         ListKind::Atomic => Ok(PathElement::Index(index)),
         ListKind::Set => Ok(PathElement::Value(item.to_string())),
@@ -29,8 +33,15 @@ pub fn item_element(kind: &ListKind<'_>, item: &Value, index: usize) -> Result<P
     }
 }
 
-fn elements<'v>(kind: &ListKind<'_>, items: &'v [Value]) -> Result<Vec<(PathElement, &'v Value)>, String> {
-    items.iter().enumerate().map(|(i, item)| Ok((item_element(kind, item, i)?, item))).collect()
+fn elements<'v>(
+    kind: &ListKind<'_>,
+    items: &'v [Value],
+) -> Result<Vec<(PathElement, &'v Value)>, String> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| Ok((item_element(kind, item, i)?, item)))
+        .collect()
 }
 
 fn find<'v>(list: &[(PathElement, &'v Value)], pe: &PathElement) -> Option<&'v Value> {
@@ -53,7 +64,8 @@ pub fn to_field_set(obj: &Map<String, Value>, ty: Ty<'_>) -> Result<FieldSet, St
         let child = ty.field(key);
         let pe = PathElement::Field(key.clone());
         let sub = value_set(value, child.ty)?;
-        let leaf_like = sub.is_none() || value.is_null() || matches!(value, Value::Object(m) if m.is_empty());
+        let leaf_like =
+            sub.is_none() || value.is_null() || matches!(value, Value::Object(m) if m.is_empty());
         if leaf_like || !child.declared {
             set.members.insert(pe.clone());
         }
@@ -124,7 +136,12 @@ pub fn compare(old: &Value, new: &Value, ty: Ty<'_>) -> Comparison {
 }
 
 /// Compares one node's children; returns whether the node is a leaf.
-fn compare_children(old: Option<&Value>, new: Option<&Value>, ty: Ty<'_>, out: &mut Comparison) -> bool {
+fn compare_children(
+    old: Option<&Value>,
+    new: Option<&Value>,
+    ty: Ty<'_>,
+    out: &mut Comparison,
+) -> bool {
     if is_empty_container(old) && is_empty_container(new) {
         return true;
     }
@@ -132,7 +149,10 @@ fn compare_children(old: Option<&Value>, new: Option<&Value>, ty: Ty<'_>, out: &
     let array = |v: Option<&Value>| matches!(v, None | Some(Value::Null | Value::Array(_)));
     if object(old) && object(new) && !ty.is_atomic_object() {
         let empty = Map::new();
-        let (o, n) = (old.and_then(Value::as_object).unwrap_or(&empty), new.and_then(Value::as_object).unwrap_or(&empty));
+        let (o, n) = (
+            old.and_then(Value::as_object).unwrap_or(&empty),
+            new.and_then(Value::as_object).unwrap_or(&empty),
+        );
         for key in o.keys().chain(n.keys().filter(|k| !o.contains_key(*k))) {
             let (ov, nv) = (o.get(key), n.get(key));
             let mut child = Comparison::default();
@@ -146,8 +166,10 @@ fn compare_children(old: Option<&Value>, new: Option<&Value>, ty: Ty<'_>, out: &
     let kind = ty.list_kind();
     if array(old) && array(new) && kind != ListKind::Atomic {
         let (o, n) = (old.and_then(Value::as_array), new.and_then(Value::as_array));
-        let (Ok(o), Ok(n)) = (elements(&kind, o.map_or(&[], Vec::as_slice)), elements(&kind, n.map_or(&[], Vec::as_slice)))
-        else {
+        let (Ok(o), Ok(n)) = (
+            elements(&kind, o.map_or(&[], Vec::as_slice)),
+            elements(&kind, n.map_or(&[], Vec::as_slice)),
+        ) else {
             return true; // items without their keys: compare the list as a whole
         };
         let mut seen = Vec::new();
@@ -187,7 +209,9 @@ pub fn merge(live: &Value, config: &Value, ty: Ty<'_>) -> Result<Value, String> 
             }
             Ok(Value::Object(out))
         }
-        (Value::Array(l), Value::Array(c)) if ty.list_kind() != ListKind::Atomic => merge_list(l, c, ty).map(Value::Array),
+        (Value::Array(l), Value::Array(c)) if ty.list_kind() != ListKind::Atomic => {
+            merge_list(l, c, ty).map(Value::Array)
+        }
         _ => Ok(config.clone()),
     }
 }
@@ -200,7 +224,10 @@ fn merge_list(live: &[Value], config: &[Value], ty: Ty<'_>) -> Result<Vec<Value>
     let rhs = elements(&kind, config)?;
     let in_lhs = |pe: &PathElement| find(&lhs, pe);
     let in_rhs = |pe: &PathElement| find(&rhs, pe);
-    let mut shared = rhs.iter().map(|(pe, _)| pe).filter(|pe| in_lhs(pe).is_some());
+    let mut shared = rhs
+        .iter()
+        .map(|(pe, _)| pe)
+        .filter(|pe| in_lhs(pe).is_some());
     let mut next_shared = shared.next();
     let mut merged_rhs: Vec<&PathElement> = Vec::new();
     let mut out = Vec::new();
@@ -256,20 +283,29 @@ fn merge_list(live: &[Value], config: &[Value], ty: Ty<'_>) -> Result<Vec<Value>
 /// and `owned` (what any manager, the applier included, holds now) does not. A struct
 /// field counts as held when a path below it is (structured-merge-diff's
 /// `EnsureNamedFieldsAreMembers`).
-pub fn remove_released(obj: &mut Map<String, Value>, ty: Ty<'_>, last: &FieldSet, owned: &FieldSet, keep: &dyn Fn(&str) -> bool) {
+pub fn remove_released(
+    obj: &mut Map<String, Value>,
+    ty: Ty<'_>,
+    last: &FieldSet,
+    owned: &FieldSet,
+    keep: &dyn Fn(&str) -> bool,
+) {
     let empty = FieldSet::default();
     obj.retain(|key, value| {
         let pe = PathElement::Field(key.clone());
         let child = ty.field(key);
         let holds = |set: &FieldSet| {
-            set.members.contains(&pe) || (child.declared && set.child(&pe).is_some_and(|c| !c.is_empty()))
+            set.members.contains(&pe)
+                || (child.declared && set.child(&pe).is_some_and(|c| !c.is_empty()))
         };
         if keep(key) {
             // The metadata node itself is never released (the apiserver does not track it).
         } else if holds(last) && !holds(owned) {
             return false;
         }
-        let Some(last_below) = last.child(&pe) else { return true };
+        let Some(last_below) = last.child(&pe) else {
+            return true;
+        };
         let owned_below = owned.child(&pe).unwrap_or(&empty);
         remove_below(value, child.ty, last_below, owned_below);
         true
@@ -278,7 +314,9 @@ pub fn remove_released(obj: &mut Map<String, Value>, ty: Ty<'_>, last: &FieldSet
 
 fn remove_below(value: &mut Value, ty: Ty<'_>, last: &FieldSet, owned: &FieldSet) {
     match value {
-        Value::Object(m) if !ty.is_atomic_object() => remove_released(m, ty, last, owned, &|_| false),
+        Value::Object(m) if !ty.is_atomic_object() => {
+            remove_released(m, ty, last, owned, &|_| false)
+        }
         Value::Array(items) => {
             let kind = ty.list_kind();
             if kind == ListKind::Atomic {
@@ -287,13 +325,20 @@ fn remove_below(value: &mut Value, ty: Ty<'_>, last: &FieldSet, owned: &FieldSet
             let empty = FieldSet::default();
             let mut index = 0;
             items.retain_mut(|item| {
-                let Ok(pe) = item_element(&kind, item, index) else { return true };
+                let Ok(pe) = item_element(&kind, item, index) else {
+                    return true;
+                };
                 index += 1;
                 if last.members.contains(&pe) && !owned.members.contains(&pe) {
                     return false;
                 }
                 if let Some(last_below) = last.child(&pe) {
-                    remove_below(item, ty.item(), last_below, owned.child(&pe).unwrap_or(&empty));
+                    remove_below(
+                        item,
+                        ty.item(),
+                        last_below,
+                        owned.child(&pe).unwrap_or(&empty),
+                    );
                 }
                 true
             });
