@@ -305,3 +305,59 @@ fn a_create_records_every_field_set_against_the_zero_value() {
     );
     assert_eq!(created["metadata"]["managedFields"], want);
 }
+
+#[test]
+fn an_applied_list_item_without_its_key_is_invalid() {
+    // structured-merge-diff refuses a container without `name` before merging anything.
+    let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}});
+    let e = apply(
+        None,
+        &applied,
+        &manager("m", Operation::Apply, None, "apps/v1"),
+        false,
+        DEPLOYMENT,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        ApplyError::Invalid(
+            ".spec.template.spec.containers: element 0: associative list with keys has an element that omits key \
+             field \"name\" (and doesn't have default value)"
+                .into()
+        )
+    );
+    let with_fields = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": []}});
+    let e = apply(
+        None,
+        &with_fields,
+        &manager("m", Operation::Apply, None, "v1"),
+        false,
+        CONFIGMAP,
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "metadata.managedFields must be nil");
+}
+
+#[test]
+fn a_scale_update_takes_replicas_into_an_entry_without_time() {
+    // 03 #7/#8: PUT /scale replicas=5; the Deployment's managedFields then hold a
+    // `subresource: scale` Update entry without `time`, owning spec.replicas, which the
+    // main-resource entry no longer owns.
+    let file = "03-deployment.json";
+    let old = response(file, 5);
+    let mut new = old.clone();
+    new["spec"]["replicas"] = json!(5);
+    let scale = Manager {
+        name: "tx-recorder",
+        operation: Operation::Update,
+        subresource: Some("scale"),
+        api_version: "apps/v1",
+        time: "",
+    };
+    record_update(Some(&old), &mut new, &scale, DEPLOYMENT);
+    assert_eq!(
+        new["metadata"]["managedFields"],
+        response(file, 8)["metadata"]["managedFields"]
+    );
+}

@@ -193,3 +193,31 @@ fn list_types_come_from_the_schema() {
         }})
     );
 }
+
+#[test]
+fn an_applied_scalar_of_the_wrong_type_is_refused_as_structured_merge_diff_words_it() {
+    // 07 #22: YAML 1.1 reads the bare `y` of `tags: [x, y]` as true: 500 "failed to
+    // create typed patch object (tx-crd/good; tx.example.com/v1, Kind=Widget):
+    // .spec.tags[1]: expected string, got &value.valueUnstructured{Value:true}".
+    let schema = widget_schema();
+    let live = body("07-crd.json", 19, "response");
+    let mut applied = body("07-crd.json", 22, "request");
+    applied["spec"]["tags"][1] = json!(true); // what Go's YAML 1.1 decoder made of `y`
+    let applier = manager("tx-applier", Operation::Apply, None, "2026-11-25T12:07:14Z");
+    let Err(ApplyError::Invalid(message)) = apply(
+        Some(&live),
+        &applied,
+        &applier,
+        false,
+        TypeInfo::Schema(&schema),
+    ) else {
+        panic!("expected the typed check to fail");
+    };
+    let recorded = body("07-crd.json", 22, "response");
+    let prefix =
+        "failed to create typed patch object (tx-crd/good; tx.example.com/v1, Kind=Widget): ";
+    assert_eq!(
+        format!("{prefix}{message}"),
+        recorded["message"].as_str().unwrap()
+    );
+}

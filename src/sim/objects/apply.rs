@@ -5,6 +5,7 @@ use super::TypeInfo;
 use super::builtin_types::{has_status_subresource, zero_value_paths};
 use super::fieldset::{FieldSet, path_string};
 use super::managed::{self, Entry, Scope};
+use super::typecheck::check_config;
 use super::types::Ty;
 use super::walk::{self, Comparison};
 use serde_json::{Map, Value, json};
@@ -24,7 +25,8 @@ pub struct Manager<'a> {
     pub subresource: Option<&'a str>,
     /// The object's `apiVersion`, e.g. `apps/v1`.
     pub api_version: &'a str,
-    /// RFC 3339 time with seconds, e.g. `2026-11-25T12:00:00Z`.
+    /// RFC 3339 time with seconds, e.g. `2026-11-25T12:00:00Z`; empty = an entry without
+    /// `time` (kube-apiserver writes `/scale` updates that way).
     pub time: &'a str,
 }
 
@@ -47,7 +49,12 @@ pub enum ApplyError {
     /// 409: the message and causes kube-apiserver sends are built by [`conflict_message`].
     #[error("{}", conflict_message(.0))]
     Conflicts(Vec<Conflict>),
-    /// The applied configuration is not a valid object (e.g. a list where a map belongs).
+    /// The applied configuration is not a valid object (e.g. a list where a map belongs,
+    /// a list item without its key, a scalar of the wrong type): worded as
+    /// structured-merge-diff words it, e.g. `.spec.tags[1]: expected string, got
+    /// &value.valueUnstructured{Value:true}`; kube-apiserver answers these 500 with the
+    /// prefix `failed to create typed patch object (NS/NAME; GROUP/VERSION, Kind=KIND): `.
+    /// `metadata.managedFields must be nil` (an apply carrying managedFields) is a 400.
     #[error("{0}")]
     Invalid(String),
 }
@@ -119,7 +126,17 @@ pub fn apply(
             "the applied configuration must be an object, got {applied}"
         )));
     };
+    if applied
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|f| !f.is_null())
+    {
+        return Err(ApplyError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
     let ty = Ty::root(types);
+    check_config(&Value::Object(applied.clone()), ty, "").map_err(ApplyError::Invalid)?;
     let scope = scope(manager, types);
     let config = effective_config(applied, scope);
     let mut set = walk::to_field_set(&config, ty).map_err(ApplyError::Invalid)?;
@@ -177,7 +194,7 @@ pub fn apply(
         manager: manager.name.to_owned(),
         operation: Operation::Apply,
         api_version: manager.api_version.to_owned(),
-        time: Some(manager.time.to_owned()),
+        time: entry_time(manager),
         subresource: manager.subresource.map(str::to_owned),
         set,
     });
@@ -220,13 +237,13 @@ pub fn record_update(
         match entries.iter_mut().find(|e| mine(e)) {
             Some(e) => {
                 e.set.union_with(&changed);
-                e.time = Some(manager.time.to_owned());
+                e.time = entry_time(manager);
             }
             None => entries.push(Entry {
                 manager: manager.name.to_owned(),
                 operation: Operation::Update,
                 api_version: manager.api_version.to_owned(),
-                time: Some(manager.time.to_owned()),
+                time: entry_time(manager),
                 subresource: manager.subresource.map(str::to_owned),
                 set: changed,
             }),
@@ -234,6 +251,10 @@ pub fn record_update(
     }
     managed::encode(new, entries);
     managed::keep_times_of_noop(old, new);
+}
+
+fn entry_time(manager: &Manager<'_>) -> Option<String> {
+    (!manager.time.is_empty()).then(|| manager.time.to_owned())
 }
 
 fn starting_entries(old: Option<&Value>, new: &Value, subresource: bool) -> Vec<Entry> {
