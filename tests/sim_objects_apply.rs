@@ -361,3 +361,35 @@ fn a_scale_update_takes_replicas_into_an_entry_without_time() {
         response(file, 8)["metadata"]["managedFields"]
     );
 }
+
+#[test]
+fn creating_events_records_what_the_zero_value_lacks() {
+    // 09 #1 and #2: core/v1 and events.k8s.io/v1 Event creates. Object references are
+    // atomic (`f:involvedObject: {}`), and the fields a Go zero value already has
+    // (`eventTime: null`, `reportingComponent: ""`, `deprecatedSource: {}`) are not owned.
+    for (index, group, api_version) in [(1, "", "v1"), (2, "events.k8s.io", "events.k8s.io/v1")] {
+        let mut created = response("09-events.json", index);
+        let want = created["metadata"]["managedFields"].take();
+        created["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let recorder = Manager {
+            time: "2026-11-25T12:07:14Z",
+            ..manager("tx-recorder", Operation::Update, None, api_version)
+        };
+        record_update(
+            None,
+            &mut created,
+            &recorder,
+            TypeInfo::BuiltIn {
+                group,
+                kind: "Event",
+            },
+        );
+        assert_eq!(
+            created["metadata"]["managedFields"], want,
+            "09-events.json #{index}"
+        );
+    }
+}

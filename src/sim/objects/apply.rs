@@ -329,8 +329,11 @@ fn compare(old: Option<&Value>, new: &Value, types: TypeInfo<'_>, ty: Ty<'_>) ->
 }
 
 fn overlay(obj: &mut Value, path: &str) {
-    let (path, zero) = match path.strip_suffix("[]") {
-        Some(p) => (p, Value::Null),
+    let (path, zero) = match path.split_once('=') {
+        Some((p, zero)) => (
+            p,
+            serde_json::from_str(zero).expect("zero values in the built-in table are JSON"),
+        ),
         None => (path, json!({})),
     };
     let steps: Vec<&str> = path.split('.').collect();
