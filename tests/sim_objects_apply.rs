@@ -393,3 +393,88 @@ fn creating_events_records_what_the_zero_value_lacks() {
         );
     }
 }
+
+/// The `index`th recorded body of `file`, or the item of a list body named `name`.
+fn object_at(file: &str, index: usize, name: &str) -> Value {
+    let body = response(file, index);
+    match body["items"].as_array() {
+        Some(items) => items
+            .iter()
+            .find(|i| i["metadata"]["name"] == name)
+            .cloned()
+            .expect("named item"),
+        None => body,
+    }
+}
+
+fn without_entry_of(mut obj: Value, manager: &str) -> (Value, Value) {
+    let entries = obj["metadata"]["managedFields"].as_array().unwrap().clone();
+    let (theirs, rest): (Vec<Value>, Vec<Value>) =
+        entries.into_iter().partition(|e| e["manager"] == manager);
+    obj["metadata"]["managedFields"] = Value::from(rest);
+    (obj, Value::from(theirs))
+}
+
+#[test]
+fn a_controller_created_replicaset_owns_its_owner_reference_whole() {
+    // 10 #3: the ReplicaSet kube-controller-manager creates; OwnerReference is atomic, so
+    // its item is `k:{"uid":...}: {}` under `f:ownerReferences: {".": {}}`.
+    let file = "10-deployment-controller.json";
+    let rs = response(file, 3);
+    let rs = if rs["kind"] == "ReplicaSetList" {
+        rs["items"][0].clone()
+    } else {
+        rs
+    };
+    let (mut created, want) = without_entry_of(rs, "kube-controller-manager");
+    created["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    let kcm = Manager {
+        time: "2026-11-25T12:07:53Z",
+        ..manager(
+            "kube-controller-manager",
+            Operation::Update,
+            None,
+            "apps/v1",
+        )
+    };
+    record_update(
+        None,
+        &mut created,
+        &kcm,
+        TypeInfo::BuiltIn {
+            group: "apps",
+            kind: "ReplicaSet",
+        },
+    );
+    assert_eq!(created["metadata"]["managedFields"], want);
+}
+
+#[test]
+fn a_status_update_may_own_annotations_of_a_deployment() {
+    // 10 #4: kube-controller-manager's /status update of the Deployment sets the
+    // revision annotation and status (conditions keyed by type, added with ".").
+    let file = "10-deployment-controller.json";
+    let old = object_at(file, 1, "ctrl");
+    let (mut new, want) = without_entry_of(object_at(file, 4, "ctrl"), "kube-controller-manager");
+    let kcm = Manager {
+        time: "2026-11-25T12:07:53Z",
+        ..manager(
+            "kube-controller-manager",
+            Operation::Update,
+            Some("status"),
+            "apps/v1",
+        )
+    };
+    record_update(Some(&old), &mut new, &kcm, DEPLOYMENT);
+    let got: Vec<Value> = new["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["manager"] == "kube-controller-manager")
+        .cloned()
+        .collect();
+    assert_eq!(Value::from(got), want);
+}

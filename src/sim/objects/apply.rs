@@ -219,7 +219,13 @@ pub fn record_update(
     let ty = Ty::root(types);
     let mut entries = starting_entries(old, new, manager.subresource.is_some());
     let cmp = compare(old, new, types, ty);
-    let scope = scope(manager, types);
+    // A subresource write reaches here after the server reset what it may not change
+    // (a Deployment's /status may change annotations, a custom resource's may not), so
+    // what changed is what the writer set; a main-resource write never owns `status`.
+    let scope = match scope(manager, types) {
+        Scope::StatusSubresource => Scope::Other,
+        other => other,
+    };
     let mut changed = cmp.changed();
     managed::strip_untracked(&mut changed, scope);
     for e in &mut entries {

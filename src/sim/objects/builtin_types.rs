@@ -74,7 +74,8 @@ pub const OBJECT_META: Shape = Shape::Struct(&[
         "finalizers",
         &list(Smp::MergePrimitives, ListType::Set, &Shape::Atomic),
     ),
-    ("ownerReferences", &keyed(&[("uid", None)], &EMPTY)),
+    // OwnerReference is `+structType=atomic`: an item is owned whole.
+    ("ownerReferences", &keyed(&[("uid", None)], &Shape::Atomic)),
     ("managedFields", &ATOMIC_LIST),
 ]);
 
