@@ -2,8 +2,8 @@
 //! (structured-merge-diff) does them.
 
 use super::TypeInfo;
-use super::builtin_types::{has_status_subresource, zero_value_paths};
-use super::fieldset::{FieldSet, path_string};
+use super::builtin_types::{has_status_subresource, set_by_create_strategy, zero_value_paths};
+use super::fieldset::{FieldSet, PathElement, path_string};
 use super::managed::{self, Entry, Scope};
 use super::typecheck::check_config;
 use super::types::Ty;
@@ -228,6 +228,11 @@ pub fn record_update(
     };
     let mut changed = cmp.changed();
     managed::strip_untracked(&mut changed, scope);
+    if let (None, TypeInfo::BuiltIn { group, kind }) = (old, types) {
+        for path in set_by_create_strategy(group, kind) {
+            changed.remove_subtree(&field_path(path));
+        }
+    }
     for e in &mut entries {
         e.set = e.set.difference(&changed).difference(&cmp.removed);
     }
@@ -257,6 +262,13 @@ pub fn record_update(
     }
     managed::encode(new, entries);
     managed::keep_times_of_noop(old, new);
+}
+
+fn field_path(dotted: &str) -> Vec<PathElement> {
+    dotted
+        .split('.')
+        .map(|f| PathElement::Field(f.to_owned()))
+        .collect()
 }
 
 fn entry_time(manager: &Manager<'_>) -> Option<String> {

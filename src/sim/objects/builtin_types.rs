@@ -240,6 +240,13 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
         ],
         ("", "Service") => &["metadata", "spec", "status", "status.loadBalancer"],
         ("", "Namespace") => &["metadata", "spec", "status"],
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => &[
+            "metadata",
+            "spec",
+            "spec.names",
+            "status",
+            "status.acceptedNames",
+        ],
         ("coordination.k8s.io", "Lease") => &["metadata", "spec"],
         ("", "Event") => &[
             "metadata",
@@ -260,6 +267,15 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
             "deprecatedLastTimestamp=null",
         ],
         _ => &["metadata"],
+    }
+}
+
+/// Fields kube-apiserver fills in on create after it recorded managedFields (the
+/// Namespace strategy adds the `kubernetes` finalizer): the creator does not own them.
+pub fn set_by_create_strategy(group: &str, kind: &str) -> &'static [&'static str] {
+    match (group, kind) {
+        ("", "Namespace") => &["spec.finalizers"],
+        _ => &[],
     }
 }
 

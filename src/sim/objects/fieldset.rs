@@ -106,6 +106,25 @@ impl FieldSet {
         }
     }
 
+    /// Removes `path` and everything below it.
+    pub fn remove_subtree(&mut self, path: &[PathElement]) {
+        match path {
+            [] => {}
+            [last] => {
+                self.members.remove(last);
+                self.children.remove(last);
+            }
+            [first, rest @ ..] => {
+                if let Some(child) = self.children.get_mut(first) {
+                    child.remove_subtree(rest);
+                    if child.is_empty() {
+                        self.children.remove(first);
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds `child` below `pe` (nothing when it is empty).
     pub fn put_child(&mut self, pe: PathElement, child: FieldSet) {
         if !child.is_empty() {
