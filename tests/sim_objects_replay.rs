@@ -203,6 +203,7 @@ fn replay(write: &Write<'_>, old: Option<&Value>, crd_schema: Option<&Value>, ta
                 types,
             )
             .unwrap_or_else(|e| panic!("{label}: {e}"));
+            tally.strategic += 1;
             // With controllers running (README: 05b, 10, 13), status and annotations
             // move between exchanges; the patched spec is what the patch decides.
             let differs = if WITH_CONTROLLERS.contains(&write.file.as_str()) {
