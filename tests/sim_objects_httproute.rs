@@ -9,7 +9,10 @@ use portcullis::sim::objects::schema::{apply_defaults, prune, validate};
 use serde_json::{Value, json};
 
 fn httproute_schema() -> Value {
-    let path = format!("{}/tests/fixtures/gateway-api/httproutes.yaml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/gateway-api/httproutes.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let crd: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let versions = crd["spec"]["versions"].as_array().unwrap();
     let v1 = versions.iter().find(|v| v["name"] == "v1").expect("v1");
@@ -32,7 +35,13 @@ fn route(stable: u32, canary: u32) -> Value {
 }
 
 fn manager<'a>(name: &'a str, operation: Operation) -> Manager<'a> {
-    Manager { name, operation, subresource: None, api_version: "gateway.networking.k8s.io/v1", time: "2026-11-25T12:00:00Z" }
+    Manager {
+        name,
+        operation,
+        subresource: None,
+        api_version: "gateway.networking.k8s.io/v1",
+        time: "2026-11-25T12:00:00Z",
+    }
 }
 
 #[test]
@@ -52,11 +61,20 @@ fn the_crd_defaults_fill_parent_and_backend_kinds_and_the_catch_all_match() {
     let schema = httproute_schema();
     let mut obj = route(90, 10);
     apply_defaults(&schema, &mut obj);
-    assert_eq!(obj["spec"]["parentRefs"][0]["group"], "gateway.networking.k8s.io");
+    assert_eq!(
+        obj["spec"]["parentRefs"][0]["group"],
+        "gateway.networking.k8s.io"
+    );
     assert_eq!(obj["spec"]["parentRefs"][0]["kind"], "Gateway");
     let backend = &obj["spec"]["rules"][0]["backendRefs"][1];
-    assert_eq!((&backend["group"], &backend["kind"]), (&json!(""), &json!("Service")));
-    assert_eq!(obj["spec"]["rules"][0]["matches"], json!([{"path": {"type": "PathPrefix", "value": "/"}}]));
+    assert_eq!(
+        (&backend["group"], &backend["kind"]),
+        (&json!(""), &json!("Service"))
+    );
+    assert_eq!(
+        obj["spec"]["rules"][0]["matches"],
+        json!([{"path": {"type": "PathPrefix", "value": "/"}}])
+    );
 }
 
 #[test]
@@ -66,9 +84,18 @@ fn an_invalid_route_is_refused_with_its_fields_named() {
     obj["spec"]["hostnames"] = json!(["Not A Host"]);
     obj["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(2_000_000);
     apply_defaults(&schema, &mut obj);
-    let fields: Vec<String> = validate(&schema, &obj).into_iter().map(|c| c.field).collect();
-    assert!(fields.contains(&"spec.hostnames[0]".to_owned()), "{fields:?}");
-    assert!(fields.contains(&"spec.rules[0].backendRefs[0].weight".to_owned()), "{fields:?}");
+    let fields: Vec<String> = validate(&schema, &obj)
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert!(
+        fields.contains(&"spec.hostnames[0]".to_owned()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"spec.rules[0].backendRefs[0].weight".to_owned()),
+        "{fields:?}"
+    );
 }
 
 #[test]
@@ -82,15 +109,26 @@ fn the_operator_reapplying_new_weights_takes_them_from_a_hand_edit_when_forced()
     let live = apply(None, &route(90, 10), &operator, false, types).unwrap();
     let mut edited = live.clone();
     edited["spec"]["rules"][0]["backendRefs"][1]["weight"] = json!(50);
-    record_update(Some(&live), &mut edited, &manager("kubectl-edit", Operation::Update), types);
-    let Err(ApplyError::Conflicts(conflicts)) = apply(Some(&edited), &route(75, 25), &operator, false, types) else {
+    record_update(
+        Some(&live),
+        &mut edited,
+        &manager("kubectl-edit", Operation::Update),
+        types,
+    );
+    let Err(ApplyError::Conflicts(conflicts)) =
+        apply(Some(&edited), &route(75, 25), &operator, false, types)
+    else {
         panic!("expected a conflict");
     };
     let fields: Vec<&str> = conflicts.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(fields, [".spec.rules"]);
     let forced = apply(Some(&edited), &route(75, 25), &operator, true, types).unwrap();
     assert_eq!(forced["spec"]["rules"], route(75, 25)["spec"]["rules"]);
-    let managers: Vec<&str> =
-        forced["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| e["manager"].as_str().unwrap()).collect();
+    let managers: Vec<&str> = forced["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
     assert_eq!(managers, ["portcullis"]);
 }

@@ -231,3 +231,66 @@ fn string_number_array_and_format_checks() {
         }]
     );
 }
+
+#[test]
+fn every_recorded_widget_create_and_replace_is_pruned_and_checked_as_kube_apiserver_did() {
+    // 07 #7-#13 and 12 #1, #13, #14: what was accepted is stored pruned (the Warning
+    // header lists the pruned fields) and passes; what was refused for its schema has
+    // the recorded causes. CEL-only refusals (07 #10) are the known difference: the
+    // structural checks pass them.
+    let schema = widget_schema();
+    let mut checked = 0;
+    for file in ["07-crd.json", "12-operator-patterns.json"] {
+        let path = format!(
+            "{}/tests/fixtures/apiserver-transcripts/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let all: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (index, e) in all.iter().enumerate() {
+            let (req, resp) = (&e["request"], &e["response"]);
+            let writes = matches!(req["method"].as_str(), Some("POST" | "PUT"));
+            let path = req["path"].as_str().unwrap();
+            // Strict decoding and /status (which ignores spec) are the server's concern.
+            let widget =
+                path.contains("/widgets") && !path.contains("Strict") && !path.ends_with("/status");
+            if !writes || !widget {
+                continue;
+            }
+            let mut obj = req["body"].clone();
+            let pruned = prune(&schema, &mut obj);
+            let causes = validate(&schema, &obj);
+            let label = format!("{file} #{index}");
+            match resp["status"].as_u64().unwrap() {
+                200 | 201 => {
+                    assert_eq!(causes, vec![], "{label}");
+                    assert_eq!(obj["spec"], resp["body"]["spec"], "{label}");
+                    let header: Vec<String> = pruned
+                        .iter()
+                        .map(|p| format!("299 - {:?}", format!("unknown field {p:?}")))
+                        .collect();
+                    let recorded = resp["warning_header"].as_str().unwrap_or("");
+                    // fieldValidation=Ignore prunes without warning.
+                    if !req["path"]
+                        .as_str()
+                        .unwrap()
+                        .contains("fieldValidation=Ignore")
+                    {
+                        assert_eq!(header.join(", "), recorded, "{label}");
+                    }
+                }
+                422 if resp["body"]["details"]["causes"][0]["field"] == "spec" => {
+                    assert_eq!(causes, vec![], "{label}: CEL-only refusal");
+                }
+                422 => assert_eq!(
+                    causes_json(&causes),
+                    resp["body"]["details"]["causes"],
+                    "{label}"
+                ),
+                other => panic!("{label}: unexpected status {other}"),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9);
+}
