@@ -2,9 +2,10 @@
 //! (structured-merge-diff) does them.
 
 use super::TypeInfo;
-use super::builtin_types::{has_status_subresource, zero_value_paths};
-use super::fieldset::{FieldSet, path_string};
+use super::builtin_types::{has_status_subresource, set_by_create_strategy, zero_value_paths};
+use super::fieldset::{FieldSet, PathElement, path_string};
 use super::managed::{self, Entry, Scope};
+use super::typecheck::check_config;
 use super::types::Ty;
 use super::walk::{self, Comparison};
 use serde_json::{Map, Value, json};
@@ -24,7 +25,8 @@ pub struct Manager<'a> {
     pub subresource: Option<&'a str>,
     /// The object's `apiVersion`, e.g. `apps/v1`.
     pub api_version: &'a str,
-    /// RFC 3339 time with seconds, e.g. `2026-11-25T12:00:00Z`.
+    /// RFC 3339 time with seconds, e.g. `2026-11-25T12:00:00Z`; empty = an entry without
+    /// `time` (kube-apiserver writes `/scale` updates that way).
     pub time: &'a str,
 }
 
@@ -47,7 +49,12 @@ pub enum ApplyError {
     /// 409: the message and causes kube-apiserver sends are built by [`conflict_message`].
     #[error("{}", conflict_message(.0))]
     Conflicts(Vec<Conflict>),
-    /// The applied configuration is not a valid object (e.g. a list where a map belongs).
+    /// The applied configuration is not a valid object (e.g. a list where a map belongs,
+    /// a list item without its key, a scalar of the wrong type): worded as
+    /// structured-merge-diff words it, e.g. `.spec.tags[1]: expected string, got
+    /// &value.valueUnstructured{Value:true}`; kube-apiserver answers these 500 with the
+    /// prefix `failed to create typed patch object (NS/NAME; GROUP/VERSION, Kind=KIND): `.
+    /// `metadata.managedFields must be nil` (an apply carrying managedFields) is a 400.
     #[error("{0}")]
     Invalid(String),
 }
@@ -119,7 +126,17 @@ pub fn apply(
             "the applied configuration must be an object, got {applied}"
         )));
     };
+    if applied
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|f| !f.is_null())
+    {
+        return Err(ApplyError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
     let ty = Ty::root(types);
+    check_config(&Value::Object(applied.clone()), ty, "").map_err(ApplyError::Invalid)?;
     let scope = scope(manager, types);
     let config = effective_config(applied, scope);
     let mut set = walk::to_field_set(&config, ty).map_err(ApplyError::Invalid)?;
@@ -177,7 +194,7 @@ pub fn apply(
         manager: manager.name.to_owned(),
         operation: Operation::Apply,
         api_version: manager.api_version.to_owned(),
-        time: Some(manager.time.to_owned()),
+        time: entry_time(manager),
         subresource: manager.subresource.map(str::to_owned),
         set,
     });
@@ -202,9 +219,20 @@ pub fn record_update(
     let ty = Ty::root(types);
     let mut entries = starting_entries(old, new, manager.subresource.is_some());
     let cmp = compare(old, new, types, ty);
-    let scope = scope(manager, types);
+    // A subresource write reaches here after the server reset what it may not change
+    // (a Deployment's /status may change annotations, a custom resource's may not), so
+    // what changed is what the writer set; a main-resource write never owns `status`.
+    let scope = match scope(manager, types) {
+        Scope::StatusSubresource => Scope::Other,
+        other => other,
+    };
     let mut changed = cmp.changed();
     managed::strip_untracked(&mut changed, scope);
+    if let (None, TypeInfo::BuiltIn { group, kind }) = (old, types) {
+        for path in set_by_create_strategy(group, kind) {
+            changed.remove_subtree(&field_path(path));
+        }
+    }
     for e in &mut entries {
         e.set = e.set.difference(&changed).difference(&cmp.removed);
     }
@@ -220,13 +248,13 @@ pub fn record_update(
         match entries.iter_mut().find(|e| mine(e)) {
             Some(e) => {
                 e.set.union_with(&changed);
-                e.time = Some(manager.time.to_owned());
+                e.time = entry_time(manager);
             }
             None => entries.push(Entry {
                 manager: manager.name.to_owned(),
                 operation: Operation::Update,
                 api_version: manager.api_version.to_owned(),
-                time: Some(manager.time.to_owned()),
+                time: entry_time(manager),
                 subresource: manager.subresource.map(str::to_owned),
                 set: changed,
             }),
@@ -234,6 +262,17 @@ pub fn record_update(
     }
     managed::encode(new, entries);
     managed::keep_times_of_noop(old, new);
+}
+
+fn field_path(dotted: &str) -> Vec<PathElement> {
+    dotted
+        .split('.')
+        .map(|f| PathElement::Field(f.to_owned()))
+        .collect()
+}
+
+fn entry_time(manager: &Manager<'_>) -> Option<String> {
+    (!manager.time.is_empty()).then(|| manager.time.to_owned())
 }
 
 fn starting_entries(old: Option<&Value>, new: &Value, subresource: bool) -> Vec<Entry> {
@@ -283,33 +322,36 @@ fn effective_config(applied: &Map<String, Value>, scope: Scope) -> Map<String, V
         }
         Scope::Other => {}
     }
-    if scope == Scope::StatusSubresource {
-        if let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
-        }
+    if scope == Scope::StatusSubresource
+        && let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
     }
     config
 }
 
-/// Compares as kube-apiserver does: both sides as the Go zero value of the kind would
-/// carry them (a create compares against that zero value).
+/// Compares as kube-apiserver does: the old side as the typed Go object would carry it
+/// (a create compares against the kind's zero value), so the nodes every object of the
+/// kind has are never "added". The new side is taken as it is: nothing is recorded for
+/// a field the object does not have.
 fn compare(old: Option<&Value>, new: &Value, types: TypeInfo<'_>, ty: Ty<'_>) -> Comparison {
     let paths = match types {
         TypeInfo::BuiltIn { group, kind } => zero_value_paths(group, kind),
         TypeInfo::Schema(_) => &["metadata"][..],
     };
     let mut old = old.cloned().unwrap_or_else(|| json!({}));
-    let mut new = new.clone();
     for path in paths {
         overlay(&mut old, path);
-        overlay(&mut new, path);
     }
-    walk::compare(&old, &new, ty)
+    walk::compare(&old, new, ty)
 }
 
 fn overlay(obj: &mut Value, path: &str) {
-    let (path, zero) = match path.strip_suffix("[]") {
-        Some(p) => (p, Value::Null),
+    let (path, zero) = match path.split_once('=') {
+        Some((p, zero)) => (
+            p,
+            serde_json::from_str(zero).expect("zero values in the built-in table are JSON"),
+        ),
         None => (path, json!({})),
     };
     let steps: Vec<&str> = path.split('.').collect();

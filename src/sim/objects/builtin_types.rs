@@ -74,7 +74,8 @@ pub const OBJECT_META: Shape = Shape::Struct(&[
         "finalizers",
         &list(Smp::MergePrimitives, ListType::Set, &Shape::Atomic),
     ),
-    ("ownerReferences", &keyed(&[("uid", None)], &EMPTY)),
+    // OwnerReference is `+structType=atomic`: an item is owned whole.
+    ("ownerReferences", &keyed(&[("uid", None)], &Shape::Atomic)),
     ("managedFields", &ATOMIC_LIST),
 ]);
 
@@ -205,7 +206,8 @@ pub fn kind_shape(group: &str, kind: &str) -> &'static Shape {
 /// Paths that a Go zero value of the kind already carries (non-`omitempty` fields and
 /// non-pointer structs): kube-apiserver compares a create against that zero value, so
 /// these nodes are never recorded as added (no `"."` in fieldsV1). `*` stands for any
-/// list item; a trailing `[]` marks a list (zero value `null`), otherwise a struct (`{}`).
+/// list item; `path=JSON` gives the zero value (`null` for lists and pointers, `""` for
+/// strings), a bare path is a struct (`{}`).
 pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
     match (group, kind) {
         ("apps", "Deployment") => &[
@@ -215,7 +217,7 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
             "spec.template",
             "spec.template.metadata",
             "spec.template.spec",
-            "spec.template.spec.containers[]",
+            "spec.template.spec.containers=null",
             "spec.template.spec.containers.*.resources",
             "status",
         ],
@@ -225,22 +227,55 @@ pub fn zero_value_paths(group: &str, kind: &str) -> &'static [&'static str] {
             "spec.template",
             "spec.template.metadata",
             "spec.template.spec",
-            "spec.template.spec.containers[]",
+            "spec.template.spec.containers=null",
             "spec.template.spec.containers.*.resources",
             "status",
         ],
         ("", "Pod") => &[
             "metadata",
             "spec",
-            "spec.containers[]",
+            "spec.containers=null",
             "spec.containers.*.resources",
             "status",
         ],
         ("", "Service") => &["metadata", "spec", "status", "status.loadBalancer"],
         ("", "Namespace") => &["metadata", "spec", "status"],
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => &[
+            "metadata",
+            "spec",
+            "spec.names",
+            "status",
+            "status.acceptedNames",
+        ],
         ("coordination.k8s.io", "Lease") => &["metadata", "spec"],
-        ("", "Event") => &["metadata", "involvedObject", "source"],
+        ("", "Event") => &[
+            "metadata",
+            "involvedObject",
+            "source",
+            "firstTimestamp=null",
+            "lastTimestamp=null",
+            "eventTime=null",
+            "reportingComponent=\"\"",
+            "reportingInstance=\"\"",
+        ],
+        ("events.k8s.io", "Event") => &[
+            "metadata",
+            "regarding",
+            "deprecatedSource",
+            "eventTime=null",
+            "deprecatedFirstTimestamp=null",
+            "deprecatedLastTimestamp=null",
+        ],
         _ => &["metadata"],
+    }
+}
+
+/// Fields kube-apiserver fills in on create after it recorded managedFields (the
+/// Namespace strategy adds the `kubernetes` finalizer): the creator does not own them.
+pub fn set_by_create_strategy(group: &str, kind: &str) -> &'static [&'static str] {
+    match (group, kind) {
+        ("", "Namespace") => &["spec.finalizers"],
+        _ => &[],
     }
 }
 
@@ -255,4 +290,34 @@ pub fn has_status_subresource(group: &str, kind: &str) -> bool {
         ) | ("", "Pod" | "Service" | "Namespace")
             | ("apiextensions.k8s.io", "CustomResourceDefinition")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_zero_value_in_the_table_is_json() {
+        let kinds = [
+            ("apps", "Deployment"),
+            ("apps", "ReplicaSet"),
+            ("", "Pod"),
+            ("", "Service"),
+            ("", "Namespace"),
+            ("coordination.k8s.io", "Lease"),
+            ("", "Event"),
+            ("events.k8s.io", "Event"),
+            ("", "ConfigMap"),
+        ];
+        for (group, kind) in kinds {
+            for path in zero_value_paths(group, kind) {
+                if let Some((_, zero)) = path.split_once('=') {
+                    assert!(
+                        serde_json::from_str::<serde_json::Value>(zero).is_ok(),
+                        "{kind}: {path}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -106,6 +106,25 @@ impl FieldSet {
         }
     }
 
+    /// Removes `path` and everything below it.
+    pub fn remove_subtree(&mut self, path: &[PathElement]) {
+        match path {
+            [] => {}
+            [last] => {
+                self.members.remove(last);
+                self.children.remove(last);
+            }
+            [first, rest @ ..] => {
+                if let Some(child) = self.children.get_mut(first) {
+                    child.remove_subtree(rest);
+                    if child.is_empty() {
+                        self.children.remove(first);
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds `child` below `pe` (nothing when it is empty).
     pub fn put_child(&mut self, pe: PathElement, child: FieldSet) {
         if !child.is_empty() {
@@ -220,5 +239,55 @@ impl FieldSet {
             out.put_child(pe, FieldSet::from_fields_v1(child)?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_v1_reads_and_writes_members_keys_values_and_dots() {
+        // The encoding kube-apiserver writes (04-server-side-apply.json #20's injector
+        // entry, plus a set member and a two-key port).
+        let v1 = json!({"f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {
+            ".": {}, "f:name": {},
+            "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:name": {}}}
+        }}, "f:hosts": {"v:\"a\"": {}}}});
+        let set = FieldSet::from_fields_v1(&v1).unwrap();
+        assert_eq!(set.to_fields_v1(), v1);
+        let printed: Vec<String> = set.paths().iter().map(|p| path_string(p)).collect();
+        assert_eq!(
+            printed,
+            [
+                r#".spec.containers[name="app"]"#,
+                r#".spec.containers[name="app"].name"#,
+                r#".spec.containers[name="app"].ports[containerPort=80,protocol="TCP"]"#,
+                r#".spec.containers[name="app"].ports[containerPort=80,protocol="TCP"].name"#,
+                r#".spec.hosts[="a"]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn difference_and_intersection_work_path_by_path() {
+        let a = FieldSet::from_fields_v1(&json!({"f:data": {"f:a1": {}, "f:shared": {}}})).unwrap();
+        let b = FieldSet::from_fields_v1(&json!({"f:data": {"f:shared": {}, "f:b1": {}}})).unwrap();
+        assert_eq!(
+            a.difference(&b).to_fields_v1(),
+            json!({"f:data": {"f:a1": {}}})
+        );
+        assert_eq!(
+            a.intersection(&b).to_fields_v1(),
+            json!({"f:data": {"f:shared": {}}})
+        );
+        assert!(a.difference(&a).is_empty());
+    }
+
+    #[test]
+    fn malformed_fields_v1_is_an_error() {
+        assert!(FieldSet::from_fields_v1(&json!({"x:y": {}})).is_err());
+        assert!(FieldSet::from_fields_v1(&json!({"k:not-json": {}})).is_err());
     }
 }

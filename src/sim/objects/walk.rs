@@ -346,3 +346,48 @@ fn remove_below(value: &mut Value, ty: Ty<'_>, last: &FieldSet, owned: &FieldSet
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::objects::TypeInfo;
+    use serde_json::json;
+
+    fn containers(names: &[&str]) -> Value {
+        json!({"spec": {"containers": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}})
+    }
+
+    #[test]
+    fn merge_keeps_live_only_items_where_they_were_and_takes_the_configs_order() {
+        // structured-merge-diff's list merge: live [a, b, c] with config [c, a] gives
+        // [b, c, a] (b stays before c, the shared items follow the config).
+        let pod = Ty::root(TypeInfo::BuiltIn {
+            group: "",
+            kind: "Pod",
+        });
+        let merged = merge(&containers(&["a", "b", "c"]), &containers(&["c", "a"]), pod).unwrap();
+        assert_eq!(merged, containers(&["b", "c", "a"]));
+        let merged = merge(&containers(&["a"]), &containers(&["x", "a", "y"]), pod).unwrap();
+        assert_eq!(merged, containers(&["x", "a", "y"]));
+    }
+
+    #[test]
+    fn an_atomic_list_is_replaced_and_compared_whole() {
+        let pod = Ty::root(TypeInfo::BuiltIn {
+            group: "",
+            kind: "Pod",
+        });
+        let live = json!({"spec": {"tolerations": [{"key": "a"}, {"key": "b"}]}});
+        let config = json!({"spec": {"tolerations": [{"key": "c"}]}});
+        let merged = merge(&live, &config, pod).unwrap();
+        assert_eq!(merged, config);
+        let cmp = compare(&live, &merged, pod);
+        let modified: Vec<String> = cmp
+            .modified
+            .paths()
+            .iter()
+            .map(|p| super::super::fieldset::path_string(p))
+            .collect();
+        assert_eq!(modified, [".spec.tolerations"]);
+    }
+}
