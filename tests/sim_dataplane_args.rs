@@ -19,24 +19,55 @@ fn parse(args: &[&str]) -> Result<TrafficArgs, String> {
 #[test]
 fn a_command_line_describes_the_traffic_model() {
     let args = parse(&[
-        "--traffic-service", "shop/auth",
-        "--traffic-rps", "50",
-        "--traffic-users", "300",
-        "--traffic-staff", "10",
-        "--release", "auth:2.0=bug:1.0,bug-users:0.1",
-        "--release", "auth:1.0=baseline:0.01",
-        "--traffic-seed", "7",
+        "--traffic-service",
+        "shop/auth",
+        "--traffic-rps",
+        "50",
+        "--traffic-users",
+        "300",
+        "--traffic-staff",
+        "10",
+        "--release",
+        "auth:2.0=bug:1.0,bug-users:0.1",
+        "--release",
+        "auth:1.0=baseline:0.01",
+        "--traffic-seed",
+        "7",
     ])
     .unwrap();
-    assert_eq!(args.service, Some(ServiceRef { namespace: "shop".into(), name: "auth".into() }));
+    assert_eq!(
+        args.service,
+        Some(ServiceRef {
+            namespace: "shop".into(),
+            name: "auth".into()
+        })
+    );
     assert_eq!(args.rps, 50.0);
-    assert_eq!((args.speedup, args.metrics_port), (1.0, 0), "real time and a free port by default");
+    assert_eq!(
+        (args.speedup, args.metrics_port),
+        (1.0, 0),
+        "real time and a free port by default"
+    );
     let model = args.model().unwrap();
     assert_eq!((model.population.users, model.population.staff), (300, 10));
-    assert_eq!(model.population.canary_header, ("x-canary".into(), "true".into()));
-    assert_eq!(model.behaviour("auth:2.0"), AuthBehaviour { bug: 1.0, bug_users: 0.1, ..AuthBehaviour::default() });
+    assert_eq!(
+        model.population.canary_header,
+        ("x-canary".into(), "true".into())
+    );
+    assert_eq!(
+        model.behaviour("auth:2.0"),
+        AuthBehaviour {
+            bug: 1.0,
+            bug_users: 0.1,
+            ..AuthBehaviour::default()
+        }
+    );
     assert_eq!(model.behaviour("auth:1.0").baseline, 0.01);
-    assert_eq!(model.behaviour("other:1").baseline, 0.02, "unlisted images use --traffic-baseline");
+    assert_eq!(
+        model.behaviour("other:1").baseline,
+        0.02,
+        "unlisted images use --traffic-baseline"
+    );
 }
 
 #[test]
@@ -47,11 +78,26 @@ fn without_a_service_there_is_no_traffic() {
 #[test]
 fn wrong_values_say_what_to_write() {
     let cases = [
-        (vec!["--traffic-service", "auth"], "write the Service as NAMESPACE/NAME"),
-        (vec!["--traffic-rps=-1"], "requests per second must be a number ≥ 0"),
-        (vec!["--traffic-speedup", "0"], "the speed-up must be a number > 0"),
-        (vec!["--traffic-baseline", "1.5"], "a share must be between 0 and 1"),
-        (vec!["--traffic-canary-header", "x-canary"], "write the header as NAME=VALUE"),
+        (
+            vec!["--traffic-service", "auth"],
+            "write the Service as NAMESPACE/NAME",
+        ),
+        (
+            vec!["--traffic-rps=-1"],
+            "requests per second must be a number ≥ 0",
+        ),
+        (
+            vec!["--traffic-speedup", "0"],
+            "the speed-up must be a number > 0",
+        ),
+        (
+            vec!["--traffic-baseline", "1.5"],
+            "a share must be between 0 and 1",
+        ),
+        (
+            vec!["--traffic-canary-header", "x-canary"],
+            "write the header as NAME=VALUE",
+        ),
         (vec!["--release", "auth:2=bug"], "write IMAGE=KEY:VALUE"),
         (vec!["--release", "auth:2=bugs:1"], "unknown key `bugs`"),
     ];
@@ -78,5 +124,8 @@ fn help_documents_every_option() {
     ] {
         assert!(help.contains(option), "{option} missing from:\n{help}");
     }
-    assert!(help.contains("bug-users"), "the --release settings are explained");
+    assert!(
+        help.contains("bug-users"),
+        "the --release settings are explained"
+    );
 }

@@ -22,7 +22,10 @@ fn pod(name: &str, track: &str, image: &str, ready: bool) -> Pod {
 }
 
 fn service(name: &str, selector: Value) -> Service {
-    serde_json::from_value(json!({"metadata": {"name": name, "namespace": NS}, "spec": {"selector": selector}})).unwrap()
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "namespace": NS}, "spec": {"selector": selector}}),
+    )
+    .unwrap()
 }
 
 /// 4 stable pods, 1 ready canary pod and 1 canary pod that is not ready.
@@ -47,9 +50,16 @@ fn model(service: &str, releases: Vec<Release>) -> TrafficModel {
     TrafficModel {
         namespace: NS.into(),
         service: service.into(),
-        population: Population { users: 1000, staff: 50, canary_header: ("X-Canary".into(), "true".into()) },
+        population: Population {
+            users: 1000,
+            staff: 50,
+            canary_header: ("X-Canary".into(), "true".into()),
+        },
         releases,
-        default: AuthBehaviour { baseline: 0.02, ..AuthBehaviour::default() },
+        default: AuthBehaviour {
+            baseline: 0.02,
+            ..AuthBehaviour::default()
+        },
     }
 }
 
@@ -68,7 +78,11 @@ fn route(weights: (u32, u32)) -> Value {
 fn assert_share(observed: usize, n: usize, expected: f64) {
     let share = observed as f64 / n as f64;
     let se = (expected * (1.0 - expected) / n as f64).sqrt();
-    assert!((share - expected).abs() < 4.0 * se + 1e-9, "share {share:.4}, expected {expected} ± {:.4}", 4.0 * se);
+    assert!(
+        (share - expected).abs() < 4.0 * se + 1e-9,
+        "share {share:.4}, expected {expected} ± {:.4}",
+        4.0 * se
+    );
 }
 
 #[test]
@@ -76,10 +90,22 @@ fn behind_a_service_the_canary_gets_its_share_of_ready_pods() {
     // kube-proxy spreads connections evenly over ready endpoints; unready pods get none.
     let snapshot = cluster(&[]);
     let metrics = DataPlaneMetrics::new();
-    let served = model("auth", vec![]).serve_many(&snapshot, &metrics, 20_000, &mut StdRng::seed_from_u64(7));
+    let served = model("auth", vec![]).serve_many(
+        &snapshot,
+        &metrics,
+        20_000,
+        &mut StdRng::seed_from_u64(7),
+    );
     assert_eq!(served.len(), 20_000);
-    assert_share(served.iter().filter(|s| s.image == "auth:2").count(), served.len(), 0.2);
-    assert!(served.iter().all(|s| s.pod != "auth-canary-2"), "a pod that is not ready gets no traffic");
+    assert_share(
+        served.iter().filter(|s| s.image == "auth:2").count(),
+        served.len(),
+        0.2,
+    );
+    assert!(
+        served.iter().all(|s| s.pod != "auth-canary-2"),
+        "a pod that is not ready gets no traffic"
+    );
 }
 
 #[test]
@@ -90,22 +116,42 @@ fn an_httproute_splits_by_weight_and_sends_canary_header_traffic_to_the_canary()
     let metrics = DataPlaneMetrics::new();
     let m = model("auth-stable", vec![]);
     let served = m.serve_many(&snapshot, &metrics, 40_000, &mut StdRng::seed_from_u64(11));
-    let (staff, others): (Vec<_>, Vec<_>) = served.iter().partition(|s| s.user < m.population.staff);
+    let (staff, others): (Vec<_>, Vec<_>) =
+        served.iter().partition(|s| s.user < m.population.staff);
     assert!(!staff.is_empty());
-    assert!(staff.iter().all(|s| s.image == "auth:2"), "x-canary: true always reaches the canary");
-    assert_share(others.iter().filter(|s| s.image == "auth:2").count(), others.len(), 0.1);
+    assert!(
+        staff.iter().all(|s| s.image == "auth:2"),
+        "x-canary: true always reaches the canary"
+    );
+    assert_share(
+        others.iter().filter(|s| s.image == "auth:2").count(),
+        others.len(),
+        0.1,
+    );
 }
 
 #[test]
 fn route_weights_of_zero_send_no_traffic_and_all_zero_is_unrouted() {
     let snapshot = cluster(&[route((100, 0))]);
     let metrics = DataPlaneMetrics::new();
-    let m = TrafficModel { population: Population { staff: 0, ..model("auth", vec![]).population }, ..model("auth-stable", vec![]) };
+    let m = TrafficModel {
+        population: Population {
+            staff: 0,
+            ..model("auth", vec![]).population
+        },
+        ..model("auth-stable", vec![])
+    };
     let served = m.serve_many(&snapshot, &metrics, 5_000, &mut StdRng::seed_from_u64(3));
     assert!(served.iter().all(|s| s.image == "auth:1"));
     let snapshot = cluster(&[route((0, 0))]);
     let req = m.request(&mut StdRng::seed_from_u64(1));
-    let got = routing::route(&snapshot, NS, "auth-stable", &req, &mut StdRng::seed_from_u64(1));
+    let got = routing::route(
+        &snapshot,
+        NS,
+        "auth-stable",
+        &req,
+        &mut StdRng::seed_from_u64(1),
+    );
     assert_eq!(got, Err(Unrouted::ZeroWeights));
 }
 
@@ -114,7 +160,8 @@ fn a_service_without_ready_pods_is_unrouted_and_counted() {
     let pods = vec![pod("auth-canary-2", "canary", "auth:2", false)];
     let snapshot = Snapshot::from_objects(&pods, &[service("auth", json!({"app": "auth"}))], &[]);
     let metrics = DataPlaneMetrics::new();
-    let served = model("auth", vec![]).serve_many(&snapshot, &metrics, 10, &mut StdRng::seed_from_u64(1));
+    let served =
+        model("auth", vec![]).serve_many(&snapshot, &metrics, 10, &mut StdRng::seed_from_u64(1));
     assert!(served.is_empty());
     assert_eq!(metrics.unrouted(NS, "auth", "no_ready_endpoints"), 10);
 }
@@ -125,16 +172,25 @@ fn a_release_with_a_login_bug_fails_only_on_its_own_pods() {
     let metrics = DataPlaneMetrics::new();
     let m = model("auth", vec!["auth:2=baseline:0,bug:1.0".parse().unwrap()]);
     let served = m.serve_many(&snapshot, &metrics, 20_000, &mut StdRng::seed_from_u64(5));
-    let canary = metrics.logins(NS, "auth-canary-1", true) + metrics.logins(NS, "auth-canary-1", false);
+    let canary =
+        metrics.logins(NS, "auth-canary-1", true) + metrics.logins(NS, "auth-canary-1", false);
     assert!(canary > 0);
-    assert_eq!(metrics.logins(NS, "auth-canary-1", false), canary, "every canary login fails");
+    assert_eq!(
+        metrics.logins(NS, "auth-canary-1", false),
+        canary,
+        "every canary login fails"
+    );
     assert_eq!(metrics.requests(NS, "auth-canary-1", 401), canary);
     let stable: Vec<_> = served.iter().filter(|s| s.image == "auth:1").collect();
     let stable_failures = stable.iter().filter(|s| s.code != 200).count();
     assert_share(stable_failures, stable.len(), 0.02);
     for i in 1..=4 {
         let pod = format!("auth-stable-{i}");
-        assert_eq!(metrics.requests(NS, &pod, 401), metrics.logins(NS, &pod, false), "stable failures are wrong passwords");
+        assert_eq!(
+            metrics.requests(NS, &pod, 401),
+            metrics.logins(NS, &pod, false),
+            "stable failures are wrong passwords"
+        );
     }
 }
 
@@ -142,16 +198,32 @@ fn a_release_with_a_login_bug_fails_only_on_its_own_pods() {
 fn a_bug_limited_to_some_users_fails_only_their_logins() {
     let snapshot = cluster(&[]);
     let metrics = DataPlaneMetrics::new();
-    let release: Release = "auth:2=baseline:0,bug:1.0,bug-users:0.1,bug-code:500".parse().unwrap();
+    let release: Release = "auth:2=baseline:0,bug:1.0,bug-users:0.1,bug-code:500"
+        .parse()
+        .unwrap();
     let m = model("auth", vec![release.clone()]);
     let served = m.serve_many(&snapshot, &metrics, 30_000, &mut StdRng::seed_from_u64(9));
     let canary: Vec<_> = served.iter().filter(|s| s.image == "auth:2").collect();
     for s in &canary {
-        assert_eq!(s.code == 500, release.behaviour.affects(s.user), "user {} got {}", s.user, s.code);
+        assert_eq!(
+            s.code == 500,
+            release.behaviour.affects(s.user),
+            "user {} got {}",
+            s.user,
+            s.code
+        );
     }
     let users: std::collections::BTreeSet<u32> = canary.iter().map(|s| s.user).collect();
-    let failing: std::collections::BTreeSet<u32> = canary.iter().filter(|s| s.code == 500).map(|s| s.user).collect();
-    assert_eq!(metrics.failing_clients(NS, "auth-canary-1"), failing.len() as u64, "one per distinct failing user");
+    let failing: std::collections::BTreeSet<u32> = canary
+        .iter()
+        .filter(|s| s.code == 500)
+        .map(|s| s.user)
+        .collect();
+    assert_eq!(
+        metrics.failing_clients(NS, "auth-canary-1"),
+        failing.len() as u64,
+        "one per distinct failing user"
+    );
     assert_share(failing.len(), users.len(), 0.1);
 }
 
@@ -159,7 +231,14 @@ fn a_bug_limited_to_some_users_fails_only_their_logins() {
 fn the_same_seed_gives_the_same_traffic() {
     let snapshot = cluster(&[route((50, 50))]);
     let m = model("auth-stable", vec![]);
-    let run = |seed| m.serve_many(&snapshot, &DataPlaneMetrics::new(), 500, &mut StdRng::seed_from_u64(seed));
+    let run = |seed| {
+        m.serve_many(
+            &snapshot,
+            &DataPlaneMetrics::new(),
+            500,
+            &mut StdRng::seed_from_u64(seed),
+        )
+    };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
@@ -173,5 +252,11 @@ fn release_options_say_what_is_wrong() {
     assert!(err("auth:2=bug-code:404").contains("bug-code must be 401, 403 or 500"));
     let ok: Release = "registry.local/auth:2.0=baseline:0.05".parse().unwrap();
     assert_eq!(ok.image, "registry.local/auth:2.0");
-    assert_eq!(ok.behaviour, AuthBehaviour { baseline: 0.05, ..AuthBehaviour::default() });
+    assert_eq!(
+        ok.behaviour,
+        AuthBehaviour {
+            baseline: 0.05,
+            ..AuthBehaviour::default()
+        }
+    );
 }

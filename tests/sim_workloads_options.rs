@@ -20,21 +20,35 @@ fn parse(args: &[&str]) -> Result<WorkloadOptions, String> {
 }
 
 fn pod(image: &str) -> Pod {
-    serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}})).unwrap()
+    serde_json::from_value(
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}}),
+    )
+    .unwrap()
 }
 
 #[test]
 fn failure_modes_apply_to_the_pods_of_their_image() {
     let options = parse(&[
-        "--pod-readiness-delay", "500ms",
-        "--pod-failure", "auth:2=crash-loop:5s",
-        "--pod-failure", "auth:3=never-ready",
+        "--pod-readiness-delay",
+        "500ms",
+        "--pod-failure",
+        "auth:2=crash-loop:5s",
+        "--pod-failure",
+        "auth:3=never-ready",
     ])
     .unwrap();
     assert_eq!(options.readiness_delay, Duration::from_millis(500));
     assert_eq!(options.start_delay, Duration::from_secs(1), "default");
-    assert_eq!(options.behaviour(&pod("auth:2")).failure, Some(FailureMode::CrashLoop { runs_for: Duration::from_secs(5) }));
-    assert_eq!(options.behaviour(&pod("auth:3")).failure, Some(FailureMode::NeverReady));
+    assert_eq!(
+        options.behaviour(&pod("auth:2")).failure,
+        Some(FailureMode::CrashLoop {
+            runs_for: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(
+        options.behaviour(&pod("auth:3")).failure,
+        Some(FailureMode::NeverReady)
+    );
     assert_eq!(options.behaviour(&pod("auth:1")).failure, None);
     assert_eq!(parse(&[]).unwrap(), WorkloadOptions::default());
 }
@@ -43,8 +57,14 @@ fn failure_modes_apply_to_the_pods_of_their_image() {
 fn wrong_values_say_what_to_write() {
     for (args, message) in [
         (vec!["--pod-failure", "auth:2"], "write IMAGE=crash-loop"),
-        (vec!["--pod-failure", "auth:2=explode"], "unknown failure mode `explode`"),
-        (vec!["--pod-failure", "auth:2=crash-loop:soon"], "is not a duration"),
+        (
+            vec!["--pod-failure", "auth:2=explode"],
+            "unknown failure mode `explode`",
+        ),
+        (
+            vec!["--pod-failure", "auth:2=crash-loop:soon"],
+            "is not a duration",
+        ),
         (vec!["--pod-readiness-delay", "2"], "is not a duration"),
     ] {
         let err = parse(&args).unwrap_err();
@@ -55,7 +75,12 @@ fn wrong_values_say_what_to_write() {
 #[test]
 fn help_documents_the_pod_options() {
     let help = Cli::command().render_long_help().to_string();
-    for option in ["--pod-start-delay <DURATION>", "--pod-readiness-delay <DURATION>", "--pod-failure <IMAGE=MODE>", "never-ready"] {
+    for option in [
+        "--pod-start-delay <DURATION>",
+        "--pod-readiness-delay <DURATION>",
+        "--pod-failure <IMAGE=MODE>",
+        "never-ready",
+    ] {
         assert!(help.contains(option), "{option} missing from:\n{help}");
     }
 }

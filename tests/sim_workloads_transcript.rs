@@ -33,7 +33,12 @@ fn normalise(mut v: Value, hashes: &[(String, String)]) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(m) => {
-                for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
+                for k in [
+                    "uid",
+                    "resourceVersion",
+                    "creationTimestamp",
+                    "managedFields",
+                ] {
                     m.remove(k);
                 }
                 for k in ["lastUpdateTime", "lastTransitionTime"] {
@@ -59,22 +64,39 @@ fn normalise(mut v: Value, hashes: &[(String, String)]) -> Value {
 fn hashes(rss: &[Value]) -> Vec<(String, String)> {
     rss.iter()
         .map(|rs| {
-            let hash = rs["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL].as_str().unwrap().to_string();
-            let revision = rs["metadata"]["annotations"][REVISION_ANNOTATION].as_str().unwrap();
+            let hash = rs["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let revision = rs["metadata"]["annotations"][REVISION_ANNOTATION]
+                .as_str()
+                .unwrap();
             (hash, format!("<hash of revision {revision}>"))
         })
         .collect()
 }
 
 fn by_revision(mut rss: Vec<Value>) -> Vec<Value> {
-    rss.sort_by_key(|rs| rs["metadata"]["annotations"][REVISION_ANNOTATION].as_str().unwrap().to_string());
+    rss.sort_by_key(|rs| {
+        rs["metadata"]["annotations"][REVISION_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
     rss
 }
 
 /// The transcript's Deployment as first stored (the API server filled in the defaults).
 fn recorded_deployment(t: &[Value]) -> Deployment {
-    let mut d = t.iter().find(|e| e["note"] == "create Deployment with 2 replicas").unwrap()["response"]["body"].clone();
-    d["metadata"].as_object_mut().unwrap().remove("managedFields");
+    let mut d = t
+        .iter()
+        .find(|e| e["note"] == "create Deployment with 2 replicas")
+        .unwrap()["response"]["body"]
+        .clone();
+    d["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
     serde_json::from_value(d).unwrap()
 }
 
@@ -91,7 +113,11 @@ fn cluster_at(t: &[Value]) -> MemoryCluster {
 
 fn ours(cluster: &MemoryCluster) -> (Value, Vec<Value>) {
     let d = serde_json::to_value(cluster.deployment(NS, "ctrl").unwrap()).unwrap();
-    let rss = cluster.replica_sets_in(NS).into_iter().map(|rs| serde_json::to_value(rs).unwrap()).collect();
+    let rss = cluster
+        .replica_sets_in(NS)
+        .into_iter()
+        .map(|rs| serde_json::to_value(rs).unwrap())
+        .collect();
     (d, by_revision(rss))
 }
 
@@ -102,11 +128,25 @@ fn theirs(t: &[Value], deployment_note: &str, rs_note: &str) -> (Value, Vec<Valu
 
 fn assert_same(ours: (Value, Vec<Value>), theirs: (Value, Vec<Value>)) {
     let (our_hashes, their_hashes) = (hashes(&ours.1), hashes(&theirs.1));
-    let (od, td) = (normalise(ours.0, &our_hashes), normalise(theirs.0, &their_hashes));
+    let (od, td) = (
+        normalise(ours.0, &our_hashes),
+        normalise(theirs.0, &their_hashes),
+    );
     assert_eq!(od["status"], td["status"], "Deployment status");
-    assert_eq!(od["metadata"]["annotations"], td["metadata"]["annotations"], "Deployment annotations");
-    let ors: Vec<Value> = ours.1.into_iter().map(|v| normalise(v, &our_hashes)).collect();
-    let trs: Vec<Value> = theirs.1.into_iter().map(|v| normalise(v, &their_hashes)).collect();
+    assert_eq!(
+        od["metadata"]["annotations"], td["metadata"]["annotations"],
+        "Deployment annotations"
+    );
+    let ors: Vec<Value> = ours
+        .1
+        .into_iter()
+        .map(|v| normalise(v, &our_hashes))
+        .collect();
+    let trs: Vec<Value> = theirs
+        .1
+        .into_iter()
+        .map(|v| normalise(v, &their_hashes))
+        .collect();
     assert_eq!(ors.len(), trs.len(), "number of ReplicaSets");
     for (o, t) in ors.iter().zip(&trs) {
         assert_eq!(o["metadata"], t["metadata"], "ReplicaSet metadata");
@@ -121,18 +161,41 @@ fn first_sync_creates_the_replica_set_kube_controller_manager_creates() {
     let d = recorded_deployment(&t);
     let sync = deployment::reconcile(&d, &[], "2026-11-25T12:07:53Z".parse().unwrap()).unwrap();
     let Some(Write::CreateReplicaSet(rs)) = sync.writes.first() else {
-        panic!("expected a ReplicaSet to be created first, got {:?}", sync.writes);
+        panic!(
+            "expected a ReplicaSet to be created first, got {:?}",
+            sync.writes
+        );
     };
     let name = rs.metadata.name.as_deref().unwrap();
-    let hash = name.strip_prefix("ctrl-").expect("named <deployment>-<hash>");
+    let hash = name
+        .strip_prefix("ctrl-")
+        .expect("named <deployment>-<hash>");
     // The shape of Kubernetes' hashes: decimal digits of a u32 in the safe alphabet.
-    assert!((1..=10).contains(&hash.len()) && hash.chars().all(|c| "456789bcdf".contains(c)), "{hash}");
+    assert!(
+        (1..=10).contains(&hash.len()) && hash.chars().all(|c| "456789bcdf".contains(c)),
+        "{hash}"
+    );
     let recorded_rs = recorded(&t, "after create: poll 0 replicasets")["items"][0].clone();
-    let ours = normalise(serde_json::to_value(rs).unwrap(), &[(hash.into(), "<hash>".into())]);
-    let theirs = normalise(recorded_rs.clone(), &hashes(&[recorded_rs])[..1].iter().map(|(h, _)| (h.clone(), "<hash>".to_string())).collect::<Vec<_>>());
+    let ours = normalise(
+        serde_json::to_value(rs).unwrap(),
+        &[(hash.into(), "<hash>".into())],
+    );
+    let theirs = normalise(
+        recorded_rs.clone(),
+        &hashes(&[recorded_rs])[..1]
+            .iter()
+            .map(|(h, _)| (h.clone(), "<hash>".to_string()))
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(ours["metadata"]["labels"], theirs["metadata"]["labels"]);
-    assert_eq!(ours["metadata"]["annotations"], theirs["metadata"]["annotations"]);
-    assert_eq!(ours["metadata"]["ownerReferences"], theirs["metadata"]["ownerReferences"]);
+    assert_eq!(
+        ours["metadata"]["annotations"],
+        theirs["metadata"]["annotations"]
+    );
+    assert_eq!(
+        ours["metadata"]["ownerReferences"],
+        theirs["metadata"]["ownerReferences"]
+    );
     assert_eq!(ours["spec"], theirs["spec"]);
 }
 
@@ -140,13 +203,20 @@ fn first_sync_creates_the_replica_set_kube_controller_manager_creates() {
 fn the_pod_template_hash_is_stable_and_changes_with_the_template() {
     let t = transcript();
     let d = recorded_deployment(&t);
-    let hash = |d: &Deployment| portcullis::sim::workloads::hash::pod_template_hash(&d.spec.template, None);
+    let hash = |d: &Deployment| {
+        portcullis::sim::workloads::hash::pod_template_hash(&d.spec.template, None)
+    };
     let mut changed = d.clone();
     changed.spec.template.spec.as_mut().unwrap().containers[0].image = Some("nginx:1.28".into());
     assert_eq!(hash(&d), hash(&d.clone()));
     assert_ne!(hash(&d), hash(&changed));
-    let with_collision = portcullis::sim::workloads::hash::pod_template_hash(&d.spec.template, Some(1));
-    assert_ne!(hash(&d), with_collision, "collisionCount is part of the hash");
+    let with_collision =
+        portcullis::sim::workloads::hash::pod_template_hash(&d.spec.template, Some(1));
+    assert_ne!(
+        hash(&d),
+        with_collision,
+        "collisionCount is part of the hash"
+    );
 }
 
 #[test]
@@ -154,7 +224,14 @@ fn a_new_deployment_reaches_the_recorded_status_and_replica_set() {
     let t = transcript();
     let mut cluster = cluster_at(&t);
     cluster.settle().unwrap();
-    assert_same(ours(&cluster), theirs(&t, "after create: poll 15 deployment", "after create: poll 15 replicasets"));
+    assert_same(
+        ours(&cluster),
+        theirs(
+            &t,
+            "after create: poll 15 deployment",
+            "after create: poll 15 replicasets",
+        ),
+    );
 }
 
 #[test]
@@ -162,27 +239,55 @@ fn the_replica_set_creates_pods_like_the_recorded_ones() {
     let t = transcript();
     let mut cluster = cluster_at(&t);
     cluster.settle().unwrap();
-    let recorded_pods = recorded(&t, "pods created by the ReplicaSet (Pending forever: no scheduler/kubelet)");
-    let rs_name = |v: &Value| v["metadata"]["ownerReferences"][0]["name"].as_str().unwrap().to_string();
-    let ours: Vec<Value> = cluster.pods_in(NS).into_iter().map(|p| serde_json::to_value(p).unwrap()).collect();
+    let recorded_pods = recorded(
+        &t,
+        "pods created by the ReplicaSet (Pending forever: no scheduler/kubelet)",
+    );
+    let rs_name = |v: &Value| {
+        v["metadata"]["ownerReferences"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let ours: Vec<Value> = cluster
+        .pods_in(NS)
+        .into_iter()
+        .map(|p| serde_json::to_value(p).unwrap())
+        .collect();
     let theirs = recorded_pods["items"].as_array().unwrap();
     assert_eq!(ours.len(), theirs.len());
     for (o, t) in ours.iter().zip(theirs) {
         let (oh, th) = (rs_name(o), rs_name(t));
-        assert!(o["metadata"]["name"].as_str().unwrap().starts_with(&format!("{oh}-")));
+        assert!(
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{oh}-"))
+        );
         let o = normalise(o.clone(), &[(oh.clone(), "<rs>".into())]);
         let t = normalise(t.clone(), &[(th.clone(), "<rs>".into())]);
         assert_eq!(o["metadata"]["generateName"], t["metadata"]["generateName"]);
-        assert_eq!(o["metadata"]["labels"]["app"], t["metadata"]["labels"]["app"]);
-        assert_eq!(o["metadata"]["ownerReferences"], t["metadata"]["ownerReferences"]);
-        assert_eq!(o["spec"]["containers"][0]["image"], t["spec"]["containers"][0]["image"]);
+        assert_eq!(
+            o["metadata"]["labels"]["app"],
+            t["metadata"]["labels"]["app"]
+        );
+        assert_eq!(
+            o["metadata"]["ownerReferences"],
+            t["metadata"]["ownerReferences"]
+        );
+        assert_eq!(
+            o["spec"]["containers"][0]["image"],
+            t["spec"]["containers"][0]["image"]
+        );
         assert_eq!(o["status"], t["status"], "Pending with no kubelet");
     }
 }
 
 fn set_image(cluster: &mut MemoryCluster, image: &str) {
     cluster
-        .edit_deployment(NS, "ctrl", |d| d.spec.template.spec.as_mut().unwrap().containers[0].image = Some(image.into()))
+        .edit_deployment(NS, "ctrl", |d| {
+            d.spec.template.spec.as_mut().unwrap().containers[0].image = Some(image.into())
+        })
         .unwrap();
 }
 
@@ -196,11 +301,35 @@ fn an_image_change_creates_revision_2_and_keeps_the_unavailable_old_pods() {
     cluster.advance(Duration::from_secs(8));
     set_image(&mut cluster, "nginx:1.28");
     cluster.settle().unwrap();
-    assert_same(ours(&cluster), theirs(&t, "after image change: poll 19 deployment", "after image change: poll 19 replicasets"));
+    assert_same(
+        ours(&cluster),
+        theirs(
+            &t,
+            "after image change: poll 19 deployment",
+            "after image change: poll 19 replicasets",
+        ),
+    );
     let d = cluster.deployment(NS, "ctrl").unwrap();
-    let progressing = d.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_.as_deref() == Some("Progressing")).unwrap();
-    assert_eq!(progressing.last_update_time.as_ref().unwrap().0, "2026-11-25T12:08:01Z".parse().unwrap(), "progress moves lastUpdateTime");
-    assert_eq!(progressing.last_transition_time.as_ref().unwrap().0, "2026-11-25T12:07:53Z".parse().unwrap(), "still True: no transition");
+    let progressing = d
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_.as_deref() == Some("Progressing"))
+        .unwrap();
+    assert_eq!(
+        progressing.last_update_time.as_ref().unwrap().0,
+        "2026-11-25T12:08:01Z".parse().unwrap(),
+        "progress moves lastUpdateTime"
+    );
+    assert_eq!(
+        progressing.last_transition_time.as_ref().unwrap().0,
+        "2026-11-25T12:07:53Z".parse().unwrap(),
+        "still True: no transition"
+    );
 }
 
 #[test]
@@ -212,32 +341,76 @@ fn pausing_then_changing_the_image_makes_no_replica_set_and_reports_deployment_p
     set_image(&mut cluster, "nginx:1.28");
     cluster.settle().unwrap();
     cluster.advance(Duration::from_secs(10));
-    cluster.edit_deployment(NS, "ctrl", |d| d.spec.paused = Some(true)).unwrap();
+    cluster
+        .edit_deployment(NS, "ctrl", |d| d.spec.paused = Some(true))
+        .unwrap();
     set_image(&mut cluster, "nginx:1.29");
     // First the condition alone, with the old observedGeneration, as recorded in between.
     cluster.round().unwrap();
-    let first = normalise(serde_json::to_value(cluster.deployment(NS, "ctrl").unwrap()).unwrap(), &[]);
-    let between = normalise(recorded(&t, "change image while paused -> no new ReplicaSet"), &[]);
-    let strip_hashes = |v: &Value| v["status"].to_string().split('"').filter(|s| !s.starts_with("ctrl-")).collect::<String>();
+    let first = normalise(
+        serde_json::to_value(cluster.deployment(NS, "ctrl").unwrap()).unwrap(),
+        &[],
+    );
+    let between = normalise(
+        recorded(&t, "change image while paused -> no new ReplicaSet"),
+        &[],
+    );
+    let strip_hashes = |v: &Value| {
+        v["status"]
+            .to_string()
+            .split('"')
+            .filter(|s| !s.starts_with("ctrl-"))
+            .collect::<String>()
+    };
     assert_eq!(strip_hashes(&first), strip_hashes(&between));
     cluster.settle().unwrap();
-    assert_same(ours(&cluster), theirs(&t, "while paused: poll 9 deployment", "while paused: poll 9 replicasets"));
+    assert_same(
+        ours(&cluster),
+        theirs(
+            &t,
+            "while paused: poll 9 deployment",
+            "while paused: poll 9 replicasets",
+        ),
+    );
     let d = cluster.deployment(NS, "ctrl").unwrap();
-    let progressing = d.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_.as_deref() == Some("Progressing")).unwrap();
-    assert_eq!(progressing.last_transition_time.as_ref().unwrap().0, "2026-11-25T12:08:11Z".parse().unwrap(), "Unknown since the pause");
+    let progressing = d
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_.as_deref() == Some("Progressing"))
+        .unwrap();
+    assert_eq!(
+        progressing.last_transition_time.as_ref().unwrap().0,
+        "2026-11-25T12:08:11Z".parse().unwrap(),
+        "Unknown since the pause"
+    );
 }
 
 #[test]
 fn replica_sets_of_other_owners_are_left_alone() {
     let t = transcript();
     let d = recorded_deployment(&t);
-    let mut foreign: ReplicaSet = serde_json::from_value(recorded(&t, "after create: poll 15 replicasets")["items"][0].clone()).unwrap();
+    let mut foreign: ReplicaSet = serde_json::from_value(
+        recorded(&t, "after create: poll 15 replicasets")["items"][0].clone(),
+    )
+    .unwrap();
     foreign.metadata.owner_references.as_mut().unwrap()[0].uid = "someone-else".into();
-    let sync = deployment::reconcile(&d, &[foreign], "2026-11-25T12:07:53Z".parse().unwrap()).unwrap();
+    let sync =
+        deployment::reconcile(&d, &[foreign], "2026-11-25T12:07:53Z".parse().unwrap()).unwrap();
     assert!(
-        sync.writes.iter().all(|w| !matches!(w, Write::ReplaceReplicaSet(_) | Write::DeleteReplicaSet { .. })),
+        sync.writes.iter().all(|w| !matches!(
+            w,
+            Write::ReplaceReplicaSet(_) | Write::DeleteReplicaSet { .. }
+        )),
         "{:?}",
         sync.writes
     );
-    assert!(matches!(sync.writes.first(), Some(Write::CreateReplicaSet(_))));
+    assert!(matches!(
+        sync.writes.first(),
+        Some(Write::CreateReplicaSet(_))
+    ));
 }

@@ -33,10 +33,12 @@ impl FromStr for ServiceRef {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => Ok(ServiceRef {
-                namespace: ns.into(),
-                name: name.into(),
-            }),
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(ServiceRef {
+                    namespace: ns.into(),
+                    name: name.into(),
+                })
+            }
             _ => Err(TrafficArgError::Service(s.into())),
         }
     }
@@ -47,10 +49,12 @@ impl FromStr for Header {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('=') {
-            Some((name, value)) if !name.is_empty() && !name.contains(char::is_whitespace) => Ok(Header {
-                name: name.to_ascii_lowercase(),
-                value: value.into(),
-            }),
+            Some((name, value)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+                Ok(Header {
+                    name: name.to_ascii_lowercase(),
+                    value: value.into(),
+                })
+            }
             _ => Err(TrafficArgError::Header(s.into())),
         }
     }
@@ -60,14 +64,21 @@ fn rate(s: &str) -> Result<f64, TrafficArgError> {
     s.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && *v >= 0.0)
-        .ok_or_else(|| TrafficArgError::Number(s.into(), "requests per second must be a number ≥ 0"))
+        .ok_or_else(|| {
+            TrafficArgError::Number(s.into(), "requests per second must be a number ≥ 0")
+        })
 }
 
 fn speedup(s: &str) -> Result<f64, TrafficArgError> {
     s.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or_else(|| TrafficArgError::Number(s.into(), "the speed-up must be a number > 0 (1 = real time)"))
+        .ok_or_else(|| {
+            TrafficArgError::Number(
+                s.into(),
+                "the speed-up must be a number > 0 (1 = real time)",
+            )
+        })
 }
 
 fn share(s: &str) -> Result<f64, TrafficArgError> {
@@ -94,7 +105,11 @@ pub struct TrafficArgs {
     #[arg(long = "traffic-staff", value_name = "N", default_value_t = 0)]
     pub staff: u32,
     /// The header staff requests carry, matched by HTTPRoute header rules.
-    #[arg(long = "traffic-canary-header", value_name = "NAME=VALUE", default_value = "x-canary=true")]
+    #[arg(
+        long = "traffic-canary-header",
+        value_name = "NAME=VALUE",
+        default_value = "x-canary=true"
+    )]
     pub canary_header: Header,
     /// Share of logins failing with a wrong password, for images without a --release.
     #[arg(long = "traffic-baseline", value_name = "SHARE", default_value = "0.02", value_parser = share)]
@@ -127,7 +142,10 @@ impl TrafficArgs {
             population: Population {
                 users: self.users.max(1),
                 staff: self.staff,
-                canary_header: (self.canary_header.name.clone(), self.canary_header.value.clone()),
+                canary_header: (
+                    self.canary_header.name.clone(),
+                    self.canary_header.value.clone(),
+                ),
             },
             releases: self.releases.clone(),
             default: AuthBehaviour {

@@ -65,8 +65,16 @@ impl DataPlaneMetrics {
         let failing_clients = Family::default();
         let unrouted = Family::default();
         // prometheus-client appends `_total` to counter names.
-        registry.register("auth_login_attempts", "Login attempts by outcome", logins.clone());
-        registry.register("http_requests", "HTTP requests by status code", requests.clone());
+        registry.register(
+            "auth_login_attempts",
+            "Login attempts by outcome",
+            logins.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by status code",
+            requests.clone(),
+        );
         registry.register(
             "auth_login_failing_clients",
             "Distinct users with at least one failed login",
@@ -89,7 +97,11 @@ impl DataPlaneMetrics {
 
     /// Counts one login answered by `pod` for `user`.
     pub fn record(&self, pod: &Endpoint, user: u32, answer: Answer) {
-        let outcome = if answer.success() { "success" } else { "failure" };
+        let outcome = if answer.success() {
+            "success"
+        } else {
+            "failure"
+        };
         self.logins
             .get_or_create(&login(&pod.namespace, &pod.pod, outcome))
             .inc();
@@ -97,9 +109,14 @@ impl DataPlaneMetrics {
             .get_or_create(&request(&pod.namespace, &pod.pod, answer.code))
             .inc();
         if !answer.success() {
-            let mut seen = self.failed_before.lock().expect("no panics while holding the lock");
+            let mut seen = self
+                .failed_before
+                .lock()
+                .expect("no panics while holding the lock");
             if seen.insert((pod.namespace.clone(), pod.pod.clone(), user)) {
-                self.failing_clients.get_or_create(&pod_labels(&pod.namespace, &pod.pod)).inc();
+                self.failing_clients
+                    .get_or_create(&pod_labels(&pod.namespace, &pod.pod))
+                    .inc();
             }
         }
     }
@@ -115,15 +132,21 @@ impl DataPlaneMetrics {
 
     pub fn logins(&self, namespace: &str, pod: &str, success: bool) -> u64 {
         let outcome = if success { "success" } else { "failure" };
-        self.logins.get(&login(namespace, pod, outcome)).map_or(0, |c| c.get())
+        self.logins
+            .get(&login(namespace, pod, outcome))
+            .map_or(0, |c| c.get())
     }
 
     pub fn requests(&self, namespace: &str, pod: &str, code: u16) -> u64 {
-        self.requests.get(&request(namespace, pod, code)).map_or(0, |c| c.get())
+        self.requests
+            .get(&request(namespace, pod, code))
+            .map_or(0, |c| c.get())
     }
 
     pub fn failing_clients(&self, namespace: &str, pod: &str) -> u64 {
-        self.failing_clients.get(&pod_labels(namespace, pod)).map_or(0, |c| c.get())
+        self.failing_clients
+            .get(&pod_labels(namespace, pod))
+            .map_or(0, |c| c.get())
     }
 
     pub fn unrouted(&self, namespace: &str, service: &str, reason: &str) -> u64 {

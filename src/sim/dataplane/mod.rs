@@ -20,9 +20,9 @@ pub mod watch;
 
 pub use args::{Header, ServiceRef, TrafficArgError, TrafficArgs};
 pub use metrics::DataPlaneMetrics;
-pub use running::DataPlane;
-pub use runner::TrafficRunner;
-pub use server::MetricsServer;
 pub use release::{AuthBehaviour, Release, ReleaseError};
+pub use runner::TrafficRunner;
+pub use running::DataPlane;
+pub use server::MetricsServer;
 pub use snapshot::Snapshot;
 pub use traffic::{Population, Served, TrafficModel};

@@ -89,7 +89,9 @@ impl FromStr for Release {
             .ok_or_else(|| ReleaseError::Shape(s.into()))?;
         let mut behaviour = AuthBehaviour::default();
         for setting in settings.split(',').filter(|p| !p.is_empty()) {
-            let (key, value) = setting.split_once(':').ok_or_else(|| ReleaseError::Shape(s.into()))?;
+            let (key, value) = setting
+                .split_once(':')
+                .ok_or_else(|| ReleaseError::Shape(s.into()))?;
             let share = |name: &'static str| {
                 value
                     .parse::<f64>()

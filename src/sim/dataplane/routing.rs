@@ -61,7 +61,11 @@ fn matches(m: &RouteMatch, req: &Request) -> bool {
     m.supported
         && path
         && m.method.as_deref().is_none_or(|x| x == req.method)
-        && m.headers.iter().all(|h| req.headers.iter().any(|(n, v)| *n == h.name && *v == h.value))
+        && m.headers.iter().all(|h| {
+            req.headers
+                .iter()
+                .any(|(n, v)| *n == h.name && *v == h.value)
+        })
 }
 
 /// The Service a request goes to: the backend of the best matching HTTPRoute rule
@@ -97,7 +101,13 @@ pub fn choose_service(
             }
         }
     }
-    let names = || routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
+    let names = || {
+        routes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (_, rule) = best.ok_or_else(|| Unrouted::NoRuleMatches(names()))?;
     let total: u64 = rule.backends.iter().map(|b| u64::from(b.weight)).sum();
     if total == 0 {

@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// How often the real-time loop sends the requests that fell due.
 const TICK: Duration = Duration::from_millis(100);

@@ -19,7 +19,10 @@ pub struct DataPlane {
 
 impl DataPlane {
     /// Serves `/metrics` and, when `--traffic-service` is set, sends logins to it.
-    pub async fn start(client: kube::Client, args: &TrafficArgs) -> Result<Self, MetricsServerError> {
+    pub async fn start(
+        client: kube::Client,
+        args: &TrafficArgs,
+    ) -> Result<Self, MetricsServerError> {
         let metrics = Arc::new(DataPlaneMetrics::new());
         let server = MetricsServer::start(args.metrics_port, metrics.clone()).await?;
         let mut plane = DataPlane {
@@ -32,13 +35,23 @@ impl DataPlane {
             let (stop_watch, watch_stopped) = oneshot::channel::<()>();
             let (stop_traffic, traffic_stopped) = oneshot::channel::<()>();
             let namespace = model.namespace.clone();
-            plane.tasks.push(tokio::spawn(super::watch::run(client, namespace, tx, async {
-                let _ = watch_stopped.await;
-            })));
+            plane.tasks.push(tokio::spawn(super::watch::run(
+                client,
+                namespace,
+                tx,
+                async {
+                    let _ = watch_stopped.await;
+                },
+            )));
             let runner = TrafficRunner::new(model, metrics, args.seed);
-            plane.tasks.push(tokio::spawn(runner.run(rx, args.rps, args.speedup, async {
-                let _ = traffic_stopped.await;
-            })));
+            plane.tasks.push(tokio::spawn(runner.run(
+                rx,
+                args.rps,
+                args.speedup,
+                async {
+                    let _ = traffic_stopped.await;
+                },
+            )));
             plane.stop = vec![stop_watch, stop_traffic];
         }
         Ok(plane)

@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on 127.0.0.1:{port} for /metrics: {source}; pick another --metrics-port or 0 for a free one")]
+#[error(
+    "cannot listen on 127.0.0.1:{port} for /metrics: {source}; pick another --metrics-port or 0 for a free one"
+)]
 pub struct MetricsServerError {
     pub port: u16,
     pub source: std::io::Error,
@@ -29,11 +31,15 @@ pub struct MetricsServer {
 fn answer(metrics: &DataPlaneMetrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let mut response = if req.uri().path() == "/metrics" {
         let mut r = Response::new(Full::new(Bytes::from(metrics.encode())));
-        r.headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, CONTENT_TYPE.parse().expect("a valid header value"));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            CONTENT_TYPE.parse().expect("a valid header value"),
+        );
         r
     } else {
-        Response::new(Full::new(Bytes::from_static(b"only /metrics is served here\n")))
+        Response::new(Full::new(Bytes::from_static(
+            b"only /metrics is served here\n",
+        )))
     };
     if req.uri().path() != "/metrics" {
         *response.status_mut() = StatusCode::NOT_FOUND;
@@ -43,11 +49,16 @@ fn answer(metrics: &DataPlaneMetrics, req: &Request<Incoming>) -> Response<Full<
 
 impl MetricsServer {
     /// Listens on 127.0.0.1:`port` (0 = a free port).
-    pub async fn start(port: u16, metrics: Arc<DataPlaneMetrics>) -> Result<Self, MetricsServerError> {
+    pub async fn start(
+        port: u16,
+        metrics: Arc<DataPlaneMetrics>,
+    ) -> Result<Self, MetricsServerError> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|source| MetricsServerError { port, source })?;
-        let addr = listener.local_addr().map_err(|source| MetricsServerError { port, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| MetricsServerError { port, source })?;
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             loop {

@@ -81,13 +81,20 @@ pub struct Snapshot {
 fn pod_ready(pod: &Pod) -> bool {
     let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
     pod.metadata.deletion_timestamp.is_none()
-        && conditions.into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+        && conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 impl Endpoint {
     pub fn of(pod: &Pod) -> Self {
         Endpoint {
-            namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: pod
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             pod: pod.metadata.name.clone().unwrap_or_default(),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
             ready: pod_ready(pod),
@@ -104,9 +111,17 @@ impl Endpoint {
 impl ServiceView {
     pub fn of(service: &Service) -> Self {
         ServiceView {
-            namespace: service.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: service
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             name: service.metadata.name.clone().unwrap_or_default(),
-            selector: service.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default(),
+            selector: service
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -114,13 +129,21 @@ impl ServiceView {
     pub fn selects(&self, e: &Endpoint) -> bool {
         e.namespace == self.namespace
             && !self.selector.is_empty()
-            && self.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v))
+            && self
+                .selector
+                .iter()
+                .all(|(k, v)| e.labels.get(k) == Some(v))
     }
 }
 
 fn parse_match(m: &Value) -> RouteMatch {
-    let mut supported = m.get("queryParams").is_none_or(|q| q.as_array().is_none_or(Vec::is_empty));
-    let path = match (m["path"]["type"].as_str().unwrap_or("PathPrefix"), m["path"]["value"].as_str().unwrap_or("/")) {
+    let mut supported = m
+        .get("queryParams")
+        .is_none_or(|q| q.as_array().is_none_or(Vec::is_empty));
+    let path = match (
+        m["path"]["type"].as_str().unwrap_or("PathPrefix"),
+        m["path"]["value"].as_str().unwrap_or("/"),
+    ) {
         ("Exact", v) => PathMatch::Exact(v.to_string()),
         ("PathPrefix", v) => PathMatch::Prefix(v.to_string()),
         (_, v) => {
@@ -158,7 +181,12 @@ impl RouteView {
             .into_iter()
             .flatten()
             .map(|r| RouteRule {
-                matches: r["matches"].as_array().into_iter().flatten().map(parse_match).collect(),
+                matches: r["matches"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(parse_match)
+                    .collect(),
                 backends: r["backendRefs"]
                     .as_array()
                     .into_iter()
@@ -174,14 +202,23 @@ impl RouteView {
             })
             .collect();
         RouteView {
-            namespace: route["metadata"]["namespace"].as_str().unwrap_or("default").to_string(),
-            name: route["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            namespace: route["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+            name: route["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             rules,
         }
     }
 
     fn references(&self, service: &str) -> bool {
-        self.rules.iter().flat_map(|r| &r.backends).any(|b| b.service == service)
+        self.rules
+            .iter()
+            .flat_map(|r| &r.backends)
+            .any(|b| b.service == service)
     }
 }
 
@@ -191,8 +228,14 @@ impl Snapshot {
         let mut routes: Vec<&Value> = routes.iter().collect();
         routes.sort_by_key(|r| {
             (
-                r["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_string(),
-                r["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                r["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         });
         Snapshot {
@@ -203,7 +246,9 @@ impl Snapshot {
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceView> {
-        self.services.iter().find(|s| s.namespace == namespace && s.name == name)
+        self.services
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
     }
 
     /// The ready endpoints behind a Service.
@@ -211,11 +256,17 @@ impl Snapshot {
         let Some(svc) = self.service(namespace, service) else {
             return Vec::new();
         };
-        self.endpoints.iter().filter(|e| e.ready && svc.selects(e)).collect()
+        self.endpoints
+            .iter()
+            .filter(|e| e.ready && svc.selects(e))
+            .collect()
     }
 
     /// The HTTPRoutes of the namespace that send traffic to `service`.
     pub fn routes_to(&self, namespace: &str, service: &str) -> Vec<&RouteView> {
-        self.routes.iter().filter(|r| r.namespace == namespace && r.references(service)).collect()
+        self.routes
+            .iter()
+            .filter(|r| r.namespace == namespace && r.references(service))
+            .collect()
     }
 }

@@ -69,9 +69,11 @@ impl TrafficModel {
     ) -> Result<Served, Unrouted> {
         match routing::route(snapshot, &self.namespace, &self.service, req, rng) {
             Ok(pod) => {
-                let answer: Answer =
-                    self.behaviour(&pod.image)
-                        .answer(req.user, rng.random::<f64>(), rng.random::<f64>());
+                let answer: Answer = self.behaviour(&pod.image).answer(
+                    req.user,
+                    rng.random::<f64>(),
+                    rng.random::<f64>(),
+                );
                 metrics.record(pod, req.user, answer);
                 Ok(Served {
                     pod: pod.pod.clone(),

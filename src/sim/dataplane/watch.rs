@@ -5,8 +5,8 @@ use super::snapshot::Snapshot;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector;
 use kube::runtime::reflector::{Store, store::Writer};
-use kube::runtime::{reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::future::Future;
 use std::sync::Arc;
@@ -20,9 +20,19 @@ fn httproute() -> ApiResource {
     )
 }
 
-fn reflect<K>(api: Api<K>, dyntype: K::DynamicType, changed: Arc<Notify>) -> (Store<K>, tokio::task::JoinHandle<()>)
+fn reflect<K>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    changed: Arc<Notify>,
+) -> (Store<K>, tokio::task::JoinHandle<()>)
 where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
     K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
 {
     let writer = Writer::new(dyntype);
@@ -50,8 +60,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let changed = Arc::new(Notify::new());
-    let (pods, t1) = reflect(Api::<Pod>::namespaced(client.clone(), &namespace), (), changed.clone());
-    let (services, t2) = reflect(Api::<Service>::namespaced(client.clone(), &namespace), (), changed.clone());
+    let (pods, t1) = reflect(
+        Api::<Pod>::namespaced(client.clone(), &namespace),
+        (),
+        changed.clone(),
+    );
+    let (services, t2) = reflect(
+        Api::<Service>::namespaced(client.clone(), &namespace),
+        (),
+        changed.clone(),
+    );
     let ar = httproute();
     let routes_api = Api::<DynamicObject>::namespaced_with(client, &namespace, &ar);
     let (routes, t3) = reflect(routes_api, ar, changed.clone());

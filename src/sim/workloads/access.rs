@@ -22,7 +22,10 @@ pub fn available_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 pub fn ready_replicas(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0)
 }
 
 pub fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
@@ -53,9 +56,10 @@ pub fn created_at(meta: &ObjectMeta) -> Option<Timestamp> {
 
 /// True when `owner_uid` is the controller in `meta.ownerReferences`.
 pub fn controlled_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
-    meta.owner_references.iter().flatten().any(|r| {
-        r.controller == Some(true) && r.uid == owner_uid
-    })
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid == owner_uid)
 }
 
 /// `metav1.NewControllerRef`.
@@ -78,7 +82,11 @@ pub fn pod_ready_since(pod: &Pod) -> Option<Timestamp> {
         .iter()
         .flatten()
         .find(|c| c.type_ == "Ready" && c.status == "True")
-        .map(|c| c.last_transition_time.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0))
+        .map(|c| {
+            c.last_transition_time
+                .as_ref()
+                .map_or(Timestamp::UNIX_EPOCH, |t| t.0)
+        })
 }
 
 /// `podutil.IsPodAvailable`: ready for at least `min_ready_seconds` at `now`.

@@ -57,7 +57,11 @@ fn secs(s: i64) -> Duration {
 
 /// `10.244.x.y` from the pod's uid (or name): stable across restarts of the simulator.
 pub fn pod_ip(pod: &Pod) -> String {
-    let key = pod.metadata.uid.as_deref().unwrap_or(access::name(&pod.metadata));
+    let key = pod
+        .metadata
+        .uid
+        .as_deref()
+        .unwrap_or(access::name(&pod.metadata));
     let h = fnv1a_32(key.as_bytes());
     format!("10.244.{}.{}", (h >> 8) & 0xff, 2 + (h & 0xff) % 253)
 }
@@ -68,7 +72,13 @@ fn container_state(
     started: Timestamp,
     b: &PodBehaviour,
     now: Timestamp,
-) -> (ContainerState, Option<ContainerState>, i32, bool, Option<Timestamp>) {
+) -> (
+    ContainerState,
+    Option<ContainerState>,
+    i32,
+    bool,
+    Option<Timestamp>,
+) {
     let running = |since: Timestamp| ContainerState {
         running: Some(ContainerStateRunning {
             started_at: Some(Time(since)),
@@ -114,7 +124,13 @@ fn container_state(
                         }),
                         ..ContainerState::default()
                     };
-                    return (waiting, Some(terminated), restarts, false, Some(ts(restart)));
+                    return (
+                        waiting,
+                        Some(terminated),
+                        restarts,
+                        false,
+                        Some(ts(restart)),
+                    );
                 }
                 last = Some(terminated);
                 restarts += 1;
@@ -124,7 +140,13 @@ fn container_state(
     }
 }
 
-fn condition(type_: &str, ok: bool, since: Timestamp, reason: Option<&str>, message: Option<String>) -> PodCondition {
+fn condition(
+    type_: &str,
+    ok: bool,
+    since: Timestamp,
+    reason: Option<&str>,
+    message: Option<String>,
+) -> PodCondition {
     PodCondition {
         type_: type_.to_string(),
         status: if ok { "True" } else { "False" }.to_string(),
@@ -163,8 +185,20 @@ pub fn status_at(pod: &Pod, b: &PodBehaviour, now: Timestamp) -> (PodStatus, Opt
         status.conditions = Some(vec![
             condition("PodReadyToStartContainers", false, created, None, None),
             condition("Initialized", true, created, None, None),
-            condition("Ready", false, created, Some("ContainersNotReady"), Some(unready.clone())),
-            condition("ContainersReady", false, created, Some("ContainersNotReady"), Some(unready)),
+            condition(
+                "Ready",
+                false,
+                created,
+                Some("ContainersNotReady"),
+                Some(unready.clone()),
+            ),
+            condition(
+                "ContainersReady",
+                false,
+                created,
+                Some("ContainersNotReady"),
+                Some(unready),
+            ),
             condition("PodScheduled", true, created, None, None),
         ]);
         status.container_statuses = Some(
@@ -181,12 +215,20 @@ pub fn status_at(pod: &Pod, b: &PodBehaviour, now: Timestamp) -> (PodStatus, Opt
         return (status, Some(started));
     }
     let (state, last_state, restarts, ready, next) = container_state(started, b, now);
-    let ready_since = if ready { at(started, b.readiness_delay) } else { started };
+    let ready_since = if ready {
+        at(started, b.readiness_delay)
+    } else {
+        started
+    };
     let ip = pod_ip(pod);
     status.phase = Some("Running".into());
     status.pod_ip = Some(ip.clone());
     status.pod_ips = Some(vec![PodIP { ip }]);
-    let (reason, message) = if ready { (None, None) } else { (Some("ContainersNotReady"), Some(unready)) };
+    let (reason, message) = if ready {
+        (None, None)
+    } else {
+        (Some("ContainersNotReady"), Some(unready))
+    };
     status.conditions = Some(vec![
         condition("PodReadyToStartContainers", true, started, None, None),
         condition("Initialized", true, created, None, None),
@@ -232,7 +274,8 @@ pub fn reconcile(pod: &Pod, behaviour: &PodBehaviour, now: Timestamp) -> Kubelet
         updated.status = Some(status);
         Write::ReplacePodStatus(updated)
     });
-    let requeue_after = next.map(|t| secs(t.as_second() - now.as_second()).max(Duration::from_secs(1)));
+    let requeue_after =
+        next.map(|t| secs(t.as_second() - now.as_second()).max(Duration::from_secs(1)));
     KubeletSync {
         write,
         requeue_after,

@@ -5,8 +5,8 @@
 //! local cluster goes through the API ([`super::run`]).
 
 use super::access::{self, whole_seconds};
-use super::writes::Write;
 use super::run::reconcile_all;
+use super::writes::Write;
 use super::{WorkloadOptions, deployment};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
@@ -64,7 +64,7 @@ impl MemoryCluster {
     }
 
     pub fn advance(&mut self, by: Duration) {
-        self.now = self.now + SignedDuration::try_from(by).expect("a test-sized duration");
+        self.now += SignedDuration::try_from(by).expect("a test-sized duration");
     }
 
     fn stamp(&mut self, meta: &mut ObjectMeta) {
@@ -99,7 +99,11 @@ impl MemoryCluster {
         edit: impl FnOnce(&mut Deployment),
     ) -> Result<(), MemoryError> {
         let k = format!("{namespace}/{name}");
-        let mut d = self.deployments.get(&k).cloned().ok_or_else(|| MemoryError::NotFound(k.clone()))?;
+        let mut d = self
+            .deployments
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| MemoryError::NotFound(k.clone()))?;
         let before = d.spec.clone();
         edit(&mut d);
         if d.spec != before {
@@ -139,10 +143,14 @@ impl MemoryCluster {
             }
             Write::DeleteReplicaSet { namespace, name } => {
                 let k = format!("{namespace}/{name}");
-                let rs = self.replica_sets.remove(&k).ok_or(MemoryError::NotFound(k))?;
+                let rs = self
+                    .replica_sets
+                    .remove(&k)
+                    .ok_or(MemoryError::NotFound(k))?;
                 // Background propagation: the garbage collector deletes the pods.
                 let uid = rs.metadata.uid.unwrap_or_default();
-                self.pods.retain(|_, p| !access::controlled_by(&p.metadata, &uid));
+                self.pods
+                    .retain(|_, p| !access::controlled_by(&p.metadata, &uid));
             }
             Write::ReplaceDeploymentStatus(d) => {
                 let mut stored = self.current(&self.deployments, &d.metadata)?.clone();
@@ -166,9 +174,16 @@ impl MemoryCluster {
                 });
                 self.pods.insert(key(&pod.metadata), pod);
             }
-            Write::DeletePod { namespace, name, grace_period_seconds } => {
+            Write::DeletePod {
+                namespace,
+                name,
+                grace_period_seconds,
+            } => {
                 let k = format!("{namespace}/{name}");
-                let pod = self.pods.get_mut(&k).ok_or_else(|| MemoryError::NotFound(k.clone()))?;
+                let pod = self
+                    .pods
+                    .get_mut(&k)
+                    .ok_or_else(|| MemoryError::NotFound(k.clone()))?;
                 if grace_period_seconds == Some(0) {
                     self.pods.remove(&k);
                 } else if pod.metadata.deletion_timestamp.is_none() {
@@ -190,14 +205,22 @@ impl MemoryCluster {
         Ok(())
     }
 
-    fn current<'a, T>(&self, map: &'a BTreeMap<String, T>, meta: &ObjectMeta) -> Result<&'a T, MemoryError>
+    fn current<'a, T>(
+        &self,
+        map: &'a BTreeMap<String, T>,
+        meta: &ObjectMeta,
+    ) -> Result<&'a T, MemoryError>
     where
         T: k8s_openapi::Metadata<Ty = ObjectMeta>,
     {
         let k = key(meta);
-        let stored = map.get(&k).ok_or_else(|| MemoryError::NotFound(k.clone()))?;
+        let stored = map
+            .get(&k)
+            .ok_or_else(|| MemoryError::NotFound(k.clone()))?;
         match &meta.resource_version {
-            Some(rv) if Some(rv) != stored.metadata().resource_version.as_ref() => Err(MemoryError::Conflict(k)),
+            Some(rv) if Some(rv) != stored.metadata().resource_version.as_ref() => {
+                Err(MemoryError::Conflict(k))
+            }
             _ => Ok(stored),
         }
     }
@@ -218,7 +241,11 @@ impl MemoryCluster {
         for w in round.writes {
             match self.apply(w.clone()) {
                 Ok(()) => applied.push(w),
-                Err(MemoryError::Conflict(_) | MemoryError::NotFound(_) | MemoryError::AlreadyExists(_)) => {}
+                Err(
+                    MemoryError::Conflict(_)
+                    | MemoryError::NotFound(_)
+                    | MemoryError::AlreadyExists(_),
+                ) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -226,7 +253,10 @@ impl MemoryCluster {
     }
 
     /// Rounds until nobody writes; `inspect` sees the cluster after each round.
-    pub fn settle_with(&mut self, mut inspect: impl FnMut(&MemoryCluster)) -> Result<usize, MemoryError> {
+    pub fn settle_with(
+        &mut self,
+        mut inspect: impl FnMut(&MemoryCluster),
+    ) -> Result<usize, MemoryError> {
         const MAX_ROUNDS: usize = 100;
         for n in 0..MAX_ROUNDS {
             let applied = self.round()?;
@@ -243,7 +273,12 @@ impl MemoryCluster {
     }
 
     /// Advances the clock `total` in steps of `step`, settling after each.
-    pub fn run_for(&mut self, total: Duration, step: Duration, mut inspect: impl FnMut(&MemoryCluster)) -> Result<(), MemoryError> {
+    pub fn run_for(
+        &mut self,
+        total: Duration,
+        step: Duration,
+        mut inspect: impl FnMut(&MemoryCluster),
+    ) -> Result<(), MemoryError> {
         let mut elapsed = Duration::ZERO;
         self.settle_with(&mut inspect)?;
         while elapsed < total {
@@ -265,11 +300,19 @@ impl MemoryCluster {
             .values()
             .filter(|rs| access::namespace(&rs.metadata) == namespace)
             .collect();
-        rss.sort_by_key(|rs| (access::created_at(&rs.metadata), rs.metadata.resource_version.clone()));
+        rss.sort_by_key(|rs| {
+            (
+                access::created_at(&rs.metadata),
+                rs.metadata.resource_version.clone(),
+            )
+        });
         rss
     }
 
     pub fn pods_in(&self, namespace: &str) -> Vec<&Pod> {
-        self.pods.values().filter(|p| access::namespace(&p.metadata) == namespace).collect()
+        self.pods
+            .values()
+            .filter(|p| access::namespace(&p.metadata) == namespace)
+            .collect()
     }
 }

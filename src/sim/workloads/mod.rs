@@ -12,11 +12,11 @@ pub mod hash;
 pub mod kubelet;
 pub mod memory;
 mod options;
+pub mod replicaset;
 pub mod run;
 mod view;
-pub mod replicaset;
 mod writes;
 
-pub use run::run;
 pub use options::{ImageFailure, ImageFailureError, WorkloadOptions};
+pub use run::run;
 pub use writes::Write;

@@ -16,7 +16,9 @@ pub struct ImageFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageFailureError {
-    #[error("`{0}`: write IMAGE=crash-loop, IMAGE=crash-loop:RUNS_FOR (e.g. auth:2.0=crash-loop:5s) or IMAGE=never-ready")]
+    #[error(
+        "`{0}`: write IMAGE=crash-loop, IMAGE=crash-loop:RUNS_FOR (e.g. auth:2.0=crash-loop:5s) or IMAGE=never-ready"
+    )]
     Shape(String),
     #[error("`{0}`: unknown failure mode `{1}`; use crash-loop or never-ready")]
     Mode(String, String),
@@ -32,7 +34,9 @@ impl FromStr for ImageFailure {
             .split_once('=')
             .filter(|(i, m)| !i.is_empty() && !m.is_empty())
             .ok_or_else(|| ImageFailureError::Shape(s.to_string()))?;
-        let (name, arg) = mode.split_once(':').map_or((mode, None), |(n, a)| (n, Some(a)));
+        let (name, arg) = mode
+            .split_once(':')
+            .map_or((mode, None), |(n, a)| (n, Some(a)));
         let mode = match (name, arg) {
             ("never-ready", None) => FailureMode::NeverReady,
             ("crash-loop", arg) => FailureMode::CrashLoop {

@@ -34,8 +34,15 @@ fn phase_rank(pod: &Pod) -> u8 {
 }
 
 fn restarts(pod: &Pod) -> i32 {
-    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
-    statuses.into_iter().flatten().map(|c| c.restart_count).sum()
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    statuses
+        .into_iter()
+        .flatten()
+        .map(|c| c.restart_count)
+        .sum()
 }
 
 /// One reconcile of `rs`. `pods` may hold any pods of the namespace; only those the
@@ -71,7 +78,7 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[Pod], now: Timestamp) -> ReplicaSetSyn
             for p in &active_pods[..diff as usize] {
                 writes.push(Write::DeletePod {
                     namespace: access::namespace(&p.metadata).to_string(),
-                        name: access::name(&p.metadata).to_string(),
+                    name: access::name(&p.metadata).to_string(),
                     grace_period_seconds: None,
                 });
             }
@@ -125,7 +132,9 @@ fn status(rs: &ReplicaSet, owned: &[&Pod], now: Timestamp) -> ReplicaSetStatus {
     let nonzero = |n: i32| (n != 0).then_some(n);
     let fully_labeled = count(&|p| {
         let labels = p.metadata.labels.clone().unwrap_or_default();
-        template_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        template_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
     });
     let terminating = owned
         .iter()

@@ -32,8 +32,11 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector(writer, watcher(Api::<K>::all(client.clone()), watcher::Config::default()))
-        .default_backoff();
+    let stream = reflector(
+        writer,
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff();
     let task = tokio::spawn(async move {
         stream
             .for_each(|event| {
@@ -55,12 +58,20 @@ struct Views {
 }
 
 /// Runs the deployment and replicaset controllers and the kubelet until `shutdown`.
-pub async fn run(client: kube::Client, options: WorkloadOptions, shutdown: impl Future<Output = ()>) {
+pub async fn run(
+    client: kube::Client,
+    options: WorkloadOptions,
+    shutdown: impl Future<Output = ()>,
+) {
     let changed = Arc::new(Notify::new());
     let (deployments, t1) = watch::<Deployment>(&client, changed.clone());
     let (replica_sets, t2) = watch::<ReplicaSet>(&client, changed.clone());
     let (pods, t3) = watch::<Pod>(&client, changed.clone());
-    let mut views = Views { deployments, replica_sets, pods };
+    let mut views = Views {
+        deployments,
+        replica_sets,
+        pods,
+    };
     tokio::pin!(shutdown);
     let mut next = RESYNC;
     loop {
@@ -69,7 +80,11 @@ pub async fn run(client: kube::Client, options: WorkloadOptions, shutdown: impl 
             _ = changed.notified() => tokio::time::sleep(SETTLE).await,
             _ = tokio::time::sleep(next) => {}
         }
-        let (deployments, rss, pods) = (views.deployments.objects(), views.replica_sets.objects(), views.pods.objects());
+        let (deployments, rss, pods) = (
+            views.deployments.objects(),
+            views.replica_sets.objects(),
+            views.pods.objects(),
+        );
         let round = reconcile_all(&deployments, &rss, &pods, Some(&options), Timestamp::now());
         for e in &round.errors {
             tracing::warn!(error = %e, "cannot reconcile Deployment");
@@ -142,21 +157,32 @@ fn params(manager: &str) -> PostParams {
 /// behind: the next round starts from the watch again.
 async fn apply(client: &kube::Client, views: &mut Views, write: Write) {
     const KCM: &str = "kube-controller-manager";
-    let ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.namespace.clone().unwrap_or_default();
-    let name = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.name.clone().unwrap_or_default();
+    let ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.namespace.clone().unwrap_or_default()
+    };
+    let name = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.name.clone().unwrap_or_default()
+    };
     let result: Result<(), kube::Error> = async {
         match write {
             Write::CreateReplicaSet(rs) => {
                 let api = Api::<ReplicaSet>::namespaced(client.clone(), &ns(&rs.metadata));
-                views.replica_sets.wrote(api.create(&params(KCM), &rs).await?);
+                views
+                    .replica_sets
+                    .wrote(api.create(&params(KCM), &rs).await?);
             }
             Write::ReplaceReplicaSet(rs) => {
                 let api = Api::<ReplicaSet>::namespaced(client.clone(), &ns(&rs.metadata));
-                views.replica_sets.wrote(api.replace(&name(&rs.metadata), &params(KCM), &rs).await?);
+                views
+                    .replica_sets
+                    .wrote(api.replace(&name(&rs.metadata), &params(KCM), &rs).await?);
             }
             Write::ReplaceReplicaSetStatus(rs) => {
                 let api = Api::<ReplicaSet>::namespaced(client.clone(), &ns(&rs.metadata));
-                views.replica_sets.wrote(api.replace_status(&name(&rs.metadata), &params(KCM), &rs).await?);
+                views.replica_sets.wrote(
+                    api.replace_status(&name(&rs.metadata), &params(KCM), &rs)
+                        .await?,
+                );
             }
             Write::DeleteReplicaSet { namespace, name } => {
                 let api = Api::<ReplicaSet>::namespaced(client.clone(), &namespace);
@@ -165,15 +191,25 @@ async fn apply(client: &kube::Client, views: &mut Views, write: Write) {
             }
             Write::ReplaceDeploymentStatus(d) => {
                 let api = Api::<Deployment>::namespaced(client.clone(), &ns(&d.metadata));
-                views.deployments.wrote(api.replace_status(&name(&d.metadata), &params(KCM), &d).await?);
+                views.deployments.wrote(
+                    api.replace_status(&name(&d.metadata), &params(KCM), &d)
+                        .await?,
+                );
             }
             Write::CreatePod(pod) => {
                 let api = Api::<Pod>::namespaced(client.clone(), &ns(&pod.metadata));
                 views.pods.wrote(api.create(&params(KCM), &pod).await?);
             }
-            Write::DeletePod { namespace, name, grace_period_seconds } => {
+            Write::DeletePod {
+                namespace,
+                name,
+                grace_period_seconds,
+            } => {
                 let api = Api::<Pod>::namespaced(client.clone(), &namespace);
-                let dp = DeleteParams { grace_period_seconds: grace_period_seconds.map(|g| g as u32), ..DeleteParams::default() };
+                let dp = DeleteParams {
+                    grace_period_seconds: grace_period_seconds.map(|g| g as u32),
+                    ..DeleteParams::default()
+                };
                 // The pod while it terminates, or a Status once it is gone.
                 match api.delete(&name, &dp).await?.left() {
                     Some(pod) => views.pods.wrote(pod),
@@ -182,7 +218,10 @@ async fn apply(client: &kube::Client, views: &mut Views, write: Write) {
             }
             Write::ReplacePodStatus(pod) => {
                 let api = Api::<Pod>::namespaced(client.clone(), &ns(&pod.metadata));
-                views.pods.wrote(api.replace_status(&name(&pod.metadata), &params("kubelet"), &pod).await?);
+                views.pods.wrote(
+                    api.replace_status(&name(&pod.metadata), &params("kubelet"), &pod)
+                        .await?,
+                );
             }
         }
         Ok(())

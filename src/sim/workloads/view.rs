@@ -28,7 +28,10 @@ fn key(meta: &ObjectMeta) -> String {
 /// The watch has seen at least version `ours` (resourceVersions of the local and the real
 /// API server are integers; an unparsable one counts as caught up when equal).
 fn caught_up(store: Option<&str>, ours: Option<&str>) -> bool {
-    match (store.and_then(|s| s.parse::<u64>().ok()), ours.and_then(|s| s.parse::<u64>().ok())) {
+    match (
+        store.and_then(|s| s.parse::<u64>().ok()),
+        ours.and_then(|s| s.parse::<u64>().ok()),
+    ) {
         (Some(s), Some(o)) => s >= o,
         _ => store == ours,
     }
@@ -43,11 +46,13 @@ impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> View<K> {
     }
 
     pub fn wrote(&mut self, object: K) {
-        self.overlay.insert(key(object.meta()), (Some(object), Instant::now()));
+        self.overlay
+            .insert(key(object.meta()), (Some(object), Instant::now()));
     }
 
     pub fn deleted(&mut self, namespace: &str, name: &str) {
-        self.overlay.insert(format!("{namespace}/{name}"), (None, Instant::now()));
+        self.overlay
+            .insert(format!("{namespace}/{name}"), (None, Instant::now()));
     }
 
     /// The objects as the controllers should see them now.
@@ -63,7 +68,10 @@ impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> View<K> {
             let done = at.elapsed() > PATIENCE
                 || match ours {
                     Some(o) => watched.is_some_and(|w| {
-                        caught_up(w.meta().resource_version.as_deref(), o.meta().resource_version.as_deref())
+                        caught_up(
+                            w.meta().resource_version.as_deref(),
+                            o.meta().resource_version.as_deref(),
+                        )
                     }),
                     None => watched.is_none(),
                 };
@@ -104,7 +112,12 @@ mod tests {
     fn rvs(view: &mut View<Pod>) -> Vec<(String, String)> {
         view.objects()
             .into_iter()
-            .map(|p| (p.metadata.name.unwrap(), p.metadata.resource_version.unwrap()))
+            .map(|p| {
+                (
+                    p.metadata.name.unwrap(),
+                    p.metadata.resource_version.unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -115,10 +128,16 @@ mod tests {
         let mut view = View::new(store);
         view.wrote(pod("a", "7"));
         view.wrote(pod("b", "8"));
-        assert_eq!(rvs(&mut view), [("a".into(), "7".into()), ("b".into(), "8".into())]);
+        assert_eq!(
+            rvs(&mut view),
+            [("a".into(), "7".into()), ("b".into(), "8".into())]
+        );
         writer.apply_watcher_event(&watcher::Event::Apply(pod("a", "9")));
         writer.apply_watcher_event(&watcher::Event::Apply(pod("b", "8")));
-        assert_eq!(rvs(&mut view), [("a".into(), "9".into()), ("b".into(), "8".into())]);
+        assert_eq!(
+            rvs(&mut view),
+            [("a".into(), "9".into()), ("b".into(), "8".into())]
+        );
         assert!(view.overlay.is_empty(), "the watch has caught up with both");
     }
 

@@ -11,7 +11,10 @@ pub enum Write {
     /// PUT of the main resource (replicas, annotations).
     ReplaceReplicaSet(ReplicaSet),
     ReplaceReplicaSetStatus(ReplicaSet),
-    DeleteReplicaSet { namespace: String, name: String },
+    DeleteReplicaSet {
+        namespace: String,
+        name: String,
+    },
     /// PUT of `/status`; the revision annotation rides along, as kube-controller-manager does.
     ReplaceDeploymentStatus(Deployment),
     /// A pod with `generateName`; the API server picks the suffix.

@@ -72,14 +72,15 @@ impl Spec {
             return Err(DeploymentError::Recreate(name));
         }
         let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
-        let default = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
-            "25%".to_string(),
-        );
+        let default =
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("25%".to_string());
         let surge = rolling.map_or(Some(&default), |r| r.max_surge.as_ref());
         let unavailable = rolling.map_or(Some(&default), |r| r.max_unavailable.as_ref());
         let (max_surge, max_unavailable) = fenceposts::resolve(surge, unavailable, replicas)
             .map_err(|source| DeploymentError::Fencepost { name, source })?;
-        let deadline = spec.and_then(|s| s.progress_deadline_seconds).unwrap_or(600);
+        let deadline = spec
+            .and_then(|s| s.progress_deadline_seconds)
+            .unwrap_or(600);
         Ok(Spec {
             replicas,
             paused: spec.and_then(|s| s.paused).unwrap_or(false),

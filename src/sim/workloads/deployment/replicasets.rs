@@ -65,11 +65,13 @@ impl Pass {
     /// `FindNewReplicaSet`: the oldest ReplicaSet whose template equals the Deployment's.
     fn find_new(&self) -> Option<usize> {
         let template = without_hash(Some(&self.d.spec.template));
-        let all = self.by_age((0..self.rss.len()).filter(|i| !self.rss[*i].delete).collect());
-        all.into_iter().find(|i| {
-            without_hash(self.rss[*i].rs.spec.template.as_ref())
-                == template
-        })
+        let all = self.by_age(
+            (0..self.rss.len())
+                .filter(|i| !self.rss[*i].delete)
+                .collect(),
+        );
+        all.into_iter()
+            .find(|i| without_hash(self.rss[*i].rs.spec.template.as_ref()) == template)
     }
 
     /// `getAllReplicaSetsAndSyncRevision`: the new ReplicaSet (created when `create`), its
@@ -98,10 +100,21 @@ impl Pass {
                 .to_string();
             set_annotation(&mut self.d.metadata, REVISION_ANNOTATION, &rs_revision);
             let status = self.d.status.get_or_insert_default();
-            if has_deadline && !status.conditions.iter().flatten().any(|c| c.type_.as_deref() == Some(PROGRESSING))
+            if has_deadline
+                && !status
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .any(|c| c.type_.as_deref() == Some(PROGRESSING))
             {
-                let message = format!("Found new replica set {:?}", access::name(&self.rss[i].rs.metadata));
-                set_condition(status, new_condition(PROGRESSING, "True", "FoundNewReplicaSet", message, self.now));
+                let message = format!(
+                    "Found new replica set {:?}",
+                    access::name(&self.rss[i].rs.metadata)
+                );
+                set_condition(
+                    status,
+                    new_condition(PROGRESSING, "True", "FoundNewReplicaSet", message, self.now),
+                );
             }
             return Ok(Some(i));
         }
@@ -118,7 +131,16 @@ impl Pass {
         set_annotation(&mut self.d.metadata, REVISION_ANNOTATION, &new_revision);
         if has_deadline {
             let status = self.d.status.get_or_insert_default();
-            set_condition(status, new_condition(PROGRESSING, "True", "NewReplicaSetCreated", message, self.now));
+            set_condition(
+                status,
+                new_condition(
+                    PROGRESSING,
+                    "True",
+                    "NewReplicaSetCreated",
+                    message,
+                    self.now,
+                ),
+            );
         }
         Ok(Some(self.rss.len() - 1))
     }
@@ -132,14 +154,22 @@ impl Pass {
             let collisions = self.d.status.as_ref().and_then(|s| s.collision_count);
             let hash = pod_template_hash(&spec.template, collisions);
             let name = format!("{}-{hash}", self.name());
-            if !self.rss.iter().any(|w| access::name(&w.rs.metadata) == name) {
+            if !self
+                .rss
+                .iter()
+                .any(|w| access::name(&w.rs.metadata) == name)
+            {
                 break (name, hash);
             }
             let status = self.d.status.get_or_insert_default();
             status.collision_count = Some(collisions.unwrap_or(0) + 1);
         };
         let mut template = spec.template.clone();
-        let labels = template.metadata.get_or_insert_default().labels.get_or_insert_default();
+        let labels = template
+            .metadata
+            .get_or_insert_default()
+            .labels
+            .get_or_insert_default();
         labels.insert(POD_TEMPLATE_HASH_LABEL.to_string(), hash.clone());
         let labels = labels.clone();
         let mut selector = spec.selector.clone();
@@ -190,7 +220,8 @@ impl Pass {
         new_revision: &str,
         exists: bool,
     ) {
-        let (replicas, max_replicas) = (self.spec.replicas, self.spec.replicas + self.spec.max_surge);
+        let (replicas, max_replicas) =
+            (self.spec.replicas, self.spec.replicas + self.spec.max_surge);
         let meta = &mut self.rss[i].rs.metadata;
         for (k, v) in d_meta.annotations.iter().flatten() {
             if !NOT_COPIED.contains(&k.as_str()) {
@@ -233,10 +264,19 @@ impl Pass {
         if excess <= 0 {
             return;
         }
-        cleanable.sort_by_key(|i| (revision(&self.rss[*i].rs), access::created_at(&self.rss[*i].rs.metadata)));
+        cleanable.sort_by_key(|i| {
+            (
+                revision(&self.rss[*i].rs),
+                access::created_at(&self.rss[*i].rs.metadata),
+            )
+        });
         for i in cleanable.into_iter().take(excess as usize) {
             let rs = &self.rss[i].rs;
-            let observed = rs.status.as_ref().and_then(|s| s.observed_generation).unwrap_or(0);
+            let observed = rs
+                .status
+                .as_ref()
+                .and_then(|s| s.observed_generation)
+                .unwrap_or(0);
             if rs.metadata.generation.unwrap_or(0) <= observed {
                 self.rss[i].delete = true;
             }

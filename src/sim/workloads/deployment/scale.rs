@@ -10,7 +10,10 @@ use std::cmp::Reverse;
 
 impl Pass {
     fn replicas_of(&self, indices: &[usize]) -> i32 {
-        indices.iter().map(|i| spec_replicas(&self.rss[*i].rs)).sum()
+        indices
+            .iter()
+            .map(|i| spec_replicas(&self.rss[*i].rs))
+            .sum()
     }
 
     /// Available pods for scaling decisions. A ReplicaSet just scaled down still reports
@@ -45,8 +48,16 @@ impl Pass {
         let w = &mut self.rss[i];
         let scaled = spec_replicas(&w.rs) != replicas;
         w.rs.spec.replicas = Some(replicas);
-        set_annotation(&mut w.rs.metadata, DESIRED_REPLICAS_ANNOTATION, &desired.to_string());
-        set_annotation(&mut w.rs.metadata, MAX_REPLICAS_ANNOTATION, &max.to_string());
+        set_annotation(
+            &mut w.rs.metadata,
+            DESIRED_REPLICAS_ANNOTATION,
+            &desired.to_string(),
+        );
+        set_annotation(
+            &mut w.rs.metadata,
+            MAX_REPLICAS_ANNOTATION,
+            &max.to_string(),
+        );
         scaled
     }
 
@@ -165,7 +176,12 @@ impl Pass {
         let created = |p: &Pass, i: usize| access::created_at(&p.rss[i].rs.metadata);
         if to_add > 0 {
             // Larger first; among equals, newer first.
-            all.sort_by_key(|i| (Reverse(spec_replicas(&self.rss[*i].rs)), Reverse(created(self, *i))));
+            all.sort_by_key(|i| {
+                (
+                    Reverse(spec_replicas(&self.rss[*i].rs)),
+                    Reverse(created(self, *i)),
+                )
+            });
         } else if to_add < 0 {
             // Larger first; among equals, older first.
             all.sort_by_key(|i| (Reverse(spec_replicas(&self.rss[*i].rs)), created(self, *i)));
@@ -174,7 +190,11 @@ impl Pass {
         let mut sizes: Vec<i32> = Vec::with_capacity(all.len());
         for &i in &all {
             let replicas = spec_replicas(&self.rss[i].rs);
-            let proportion = if to_add == 0 { 0 } else { self.proportion(i, to_add, added) };
+            let proportion = if to_add == 0 {
+                0
+            } else {
+                self.proportion(i, to_add, added)
+            };
             sizes.push(replicas + proportion);
             added += proportion;
         }
@@ -210,7 +230,11 @@ impl Pass {
             size.round() as i32 - replicas
         };
         let allowed = to_add - added;
-        if to_add > 0 { fraction.min(allowed) } else { fraction.max(allowed) }
+        if to_add > 0 {
+            fraction.min(allowed)
+        } else {
+            fraction.max(allowed)
+        }
     }
 
     /// `FindActiveOrLatest`: the only active ReplicaSet, or the newest when none is active.

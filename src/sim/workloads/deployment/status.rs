@@ -2,7 +2,9 @@
 //! (`calculateStatus`, `syncRolloutStatus`, `checkPausedConditions`, `SetDeploymentCondition`).
 
 use super::Pass;
-use crate::sim::workloads::access::{self, available_replicas, ready_replicas, spec_replicas, status_replicas};
+use crate::sim::workloads::access::{
+    self, available_replicas, ready_replicas, spec_replicas, status_replicas,
+};
 use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -34,7 +36,11 @@ pub fn new_condition(
 }
 
 pub fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
-    status.conditions.iter().flatten().find(|c| c.type_.as_deref() == Some(type_))
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_.as_deref() == Some(type_))
 }
 
 fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
@@ -77,10 +83,22 @@ impl Pass {
         }
         let paused_recorded = reason.as_deref() == Some(PAUSED);
         if self.spec.paused && !paused_recorded {
-            let c = new_condition(PROGRESSING, "Unknown", PAUSED, "Deployment is paused".into(), self.now);
+            let c = new_condition(
+                PROGRESSING,
+                "Unknown",
+                PAUSED,
+                "Deployment is paused".into(),
+                self.now,
+            );
             set_condition(status, c);
         } else if !self.spec.paused && paused_recorded {
-            let c = new_condition(PROGRESSING, "Unknown", RESUMED, "Deployment is resumed".into(), self.now);
+            let c = new_condition(
+                PROGRESSING,
+                "Unknown",
+                RESUMED,
+                "Deployment is resumed".into(),
+                self.now,
+            );
             set_condition(status, c);
         }
     }
@@ -109,9 +127,21 @@ impl Pass {
             conditions: previous.conditions.clone(),
         };
         let c = if available >= self.spec.replicas - self.spec.max_unavailable {
-            new_condition(AVAILABLE, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".into(), self.now)
+            new_condition(
+                AVAILABLE,
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.".into(),
+                self.now,
+            )
         } else {
-            new_condition(AVAILABLE, "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into(), self.now)
+            new_condition(
+                AVAILABLE,
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+                self.now,
+            )
         };
         set_condition(&mut status, c);
         status
@@ -143,10 +173,14 @@ impl Pass {
         if let (Some(seconds), false) = (deadline, complete_before) {
             if self.complete(&status) {
                 let message = format!("ReplicaSet {new_name:?} has successfully progressed.");
-                set_condition(&mut status, new_condition(PROGRESSING, "True", NEW_RS_AVAILABLE, message, self.now));
+                set_condition(
+                    &mut status,
+                    new_condition(PROGRESSING, "True", NEW_RS_AVAILABLE, message, self.now),
+                );
             } else if progressed(&old, &status) {
                 let message = format!("ReplicaSet {new_name:?} is progressing.");
-                let mut c = new_condition(PROGRESSING, "True", "ReplicaSetUpdated", message, self.now);
+                let mut c =
+                    new_condition(PROGRESSING, "True", "ReplicaSetUpdated", message, self.now);
                 // Progress refreshes lastUpdateTime even when the reason stays the same.
                 if let Some(current) = &current {
                     if current.status.as_deref() == Some("True") {
@@ -157,7 +191,10 @@ impl Pass {
                 set_condition(&mut status, c);
             } else if self.timed_out(&status, seconds) {
                 let message = format!("ReplicaSet {new_name:?} has timed out progressing.");
-                set_condition(&mut status, new_condition(PROGRESSING, "False", TIMED_OUT, message, self.now));
+                set_condition(
+                    &mut status,
+                    new_condition(PROGRESSING, "False", TIMED_OUT, message, self.now),
+                );
             }
         }
         remove_condition(&mut status, REPLICA_FAILURE);
