@@ -110,6 +110,11 @@ struct Pass {
     spec: Spec,
     rss: Vec<Working>,
     now: Timestamp,
+    /// The Deployment as kube-controller-manager's first status write of the sync leaves
+    /// it (see [`Pass::note_early_write`]).
+    early: Option<Deployment>,
+    /// The Deployment as read.
+    original: Deployment,
 }
 
 /// One reconcile of `deployment`. `replica_sets` may hold any ReplicaSets of the
@@ -137,6 +142,8 @@ pub fn reconcile(
             })
             .collect(),
         now: whole_seconds(now),
+        early: None,
+        original: deployment.clone(),
     };
     let mut requeue_after = None;
     if deployment.metadata.deletion_timestamp.is_some() {
@@ -144,24 +151,15 @@ pub fn reconcile(
         pass.d.status = Some(pass.calculate_status(new));
     } else {
         pass.check_paused_conditions();
-        let paused_changed = pass.d.status.clone().unwrap_or_default()
-            != deployment.status.clone().unwrap_or_default();
-        let paused_status = pass.d.status.clone();
+        pass.note_early_write();
         if pass.spec.paused || pass.is_scaling_event()? {
             pass.sync()?;
         } else {
             requeue_after = pass.rollout_rolling()?;
         }
-        // kube-controller-manager writes the paused/resumed condition on its own first; the
-        // status write later in the same sync then conflicts, and the next sync computes
-        // the rest. Keep that intermediate status: watchers see DeploymentResumed.
-        if paused_changed {
-            pass.d.status = paused_status;
-            pass.d.metadata.annotations = deployment.metadata.annotations.clone();
-        }
     }
     Ok(DeploymentSync {
-        writes: pass.finish(deployment),
+        writes: pass.finish(),
         requeue_after,
     })
 }
@@ -202,8 +200,26 @@ impl Pass {
         Ok(self.sync_rollout_status(new))
     }
 
+    /// kube-controller-manager writes the Deployment's status as soon as the paused or
+    /// resumed condition, the revision annotation or the condition for a new ReplicaSet
+    /// changes, mid-sync; its status write at the end of that sync then conflicts and the
+    /// next sync computes the rest. Keeping the first such state reproduces what watchers
+    /// see (`DeploymentResumed`, `NewReplicaSetCreated`) before the counts catch up.
+    fn note_early_write(&mut self) {
+        let changed = self.d.status.clone().unwrap_or_default()
+            != self.original.status.clone().unwrap_or_default()
+            || self.d.metadata.annotations != self.original.metadata.annotations;
+        if changed && self.early.is_none() {
+            self.early = Some(self.d.clone());
+        }
+    }
+
     /// The writes that turn the objects as read into the working copies.
-    fn finish(self, original: &Deployment) -> Vec<Write> {
+    fn finish(mut self) -> Vec<Write> {
+        let original = self.original.clone();
+        if let Some(early) = self.early.take() {
+            self.d = early;
+        }
         let mut writes = Vec::new();
         for w in self.rss {
             match (&w.original, w.delete) {
