@@ -3,8 +3,10 @@
 //! controls and the time, the writes that move it one step towards its spec.
 //!
 //! kube-controller-manager issues several writes per sync and lets a conflict restart the
-//! next one; here one pass computes the end state and writes each object once, so the
-//! objects reach the same values with fewer intermediate versions.
+//! next one; here one pass computes the end state and writes each object once. The
+//! Deployment's status is the exception: like kube-controller-manager, a pass that records
+//! a new condition mid-sync (paused, resumed, new ReplicaSet) writes only that, and the
+//! next pass the counts, so watchers see the same sequence of statuses.
 //! Known differences: no adoption or release of ReplicaSets by selector (only those
 //! whose controller reference is the Deployment), no `Recreate` strategy, no
 //! `ReplicaFailure` condition (nothing here fails to create pods).
