@@ -8,8 +8,9 @@
 //! a new condition mid-sync (paused, resumed, new ReplicaSet) writes only that, and the
 //! next pass the counts, so watchers see the same sequence of statuses.
 //! Known differences: no adoption or release of ReplicaSets by selector (only those
-//! whose controller reference is the Deployment), no `Recreate` strategy, no
-//! `ReplicaFailure` condition (nothing here fails to create pods).
+//! whose controller reference is the Deployment), no `ReplicaFailure` condition (nothing
+//! here fails to create pods); `Recreate` waits for old pods by the ReplicaSets' counts
+//! (`replicas` and `terminatingReplicas`), not by listing pods.
 
 mod replicasets;
 mod scale;
@@ -44,10 +45,6 @@ pub enum DeploymentError {
         name: String,
         source: FencepostError,
     },
-    #[error(
-        "Deployment {0} uses the Recreate strategy, which the local cluster does not simulate; use RollingUpdate"
-    )]
-    Recreate(String),
 }
 
 /// The spec values the controller uses, with the API server's defaults.
@@ -55,6 +52,8 @@ pub enum DeploymentError {
 struct Spec {
     replicas: i32,
     paused: bool,
+    /// `RollingUpdate` (the default) rather than `Recreate`.
+    rolling: bool,
     /// `MaxSurge(d)` / `MaxUnavailable(d)`, already resolved to pods.
     max_surge: i32,
     max_unavailable: i32,
@@ -70,9 +69,7 @@ impl Spec {
         let spec = Some(&d.spec);
         let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
         let strategy = spec.and_then(|s| s.strategy.as_ref());
-        if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
-            return Err(DeploymentError::Recreate(name));
-        }
+        let is_rolling = strategy.and_then(|s| s.type_.as_deref()) != Some("Recreate");
         let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
         let default =
             k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("25%".to_string());
@@ -83,9 +80,16 @@ impl Spec {
         let deadline = spec
             .and_then(|s| s.progress_deadline_seconds)
             .unwrap_or(600);
+        // `MaxSurge` / `MaxUnavailable` are 0 for Recreate.
+        let (max_surge, max_unavailable) = if is_rolling {
+            (max_surge, max_unavailable)
+        } else {
+            (0, 0)
+        };
         Ok(Spec {
             replicas,
             paused: spec.and_then(|s| s.paused).unwrap_or(false),
+            rolling: is_rolling,
             max_surge,
             max_unavailable: if replicas == 0 {
                 0
@@ -157,7 +161,11 @@ pub fn reconcile(
         if pass.spec.paused || pass.is_scaling_event()? {
             pass.sync()?;
         } else {
-            requeue_after = pass.rollout_rolling()?;
+            requeue_after = if pass.spec.rolling {
+                pass.rollout_rolling()?
+            } else {
+                pass.rollout_recreate()?
+            };
         }
     }
     Ok(DeploymentSync {
@@ -199,7 +207,41 @@ impl Pass {
                 self.cleanup(Some(new));
             }
         }
-        Ok(self.sync_rollout_status(new))
+        Ok(self.sync_rollout_status(Some(new)))
+    }
+
+    /// `rolloutRecreate`: scale every old ReplicaSet to zero, wait until none of their pods
+    /// is left, then create the new ReplicaSet at full size.
+    fn rollout_recreate(&mut self) -> Result<Option<Duration>, DeploymentError> {
+        let new = self.sync_revision(false)?;
+        let mut scaled_down = false;
+        for i in self.old_indices(new) {
+            if access::spec_replicas(&self.rss[i].rs) > 0 {
+                scaled_down |= self.scale_to(i, 0);
+            }
+        }
+        if scaled_down || self.old_pods_running(new) {
+            return Ok(self.sync_rollout_status(new));
+        }
+        let new = match new {
+            Some(i) => i,
+            None => self.sync_revision(true)?.expect("created when missing"),
+        };
+        self.scale_to(new, self.spec.replicas);
+        let status = self.d.status.clone().unwrap_or_default();
+        if self.complete(&status) {
+            self.cleanup(Some(new));
+        }
+        Ok(self.sync_rollout_status(Some(new)))
+    }
+
+    /// `oldPodsRunning`, from the old ReplicaSets' counts: pods that still exist, running
+    /// or terminating.
+    fn old_pods_running(&self, new: Option<usize>) -> bool {
+        self.old_indices(new).iter().any(|i| {
+            let status = self.rss[*i].rs.status.as_ref();
+            status.map_or(0, |s| s.replicas + s.terminating_replicas.unwrap_or(0)) > 0
+        })
     }
 
     /// kube-controller-manager writes the Deployment's status as soon as the paused or
