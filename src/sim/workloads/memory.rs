@@ -2,7 +2,7 @@
 //! does what kube-apiserver does for these writes (uids, resourceVersions, generation on
 //! spec changes, generated names, 409 on a stale write, background deletion of owned
 //! objects) and time advances only when told. For tests and accelerated runs; the real
-//! local cluster goes through the API ([`super::run`]).
+//! local cluster goes through the API ([`super::run()`]).
 
 use super::access::{self, whole_seconds};
 use super::run::reconcile_all;
@@ -64,7 +64,7 @@ impl MemoryCluster {
     }
 
     pub fn advance(&mut self, by: Duration) {
-        self.now = self.now + SignedDuration::try_from(by).expect("a test-sized duration");
+        self.now += SignedDuration::try_from(by).expect("a test-sized duration");
     }
 
     fn stamp(&mut self, meta: &mut ObjectMeta) {

@@ -3,7 +3,12 @@
 //! Each controller is a pure core (objects in, [`Write`]s out, time passed in) and a thin
 //! loop ([`run()`]) that watches the API server and applies the writes through the API, as
 //! the real controllers do. The cores are exact where the recorded kube-controller-manager
-//! transcript pins behaviour; each module lists where it differs.
+//! transcript pins behaviour; each module lists where it differs. [`memory`] runs the same
+//! cores over an in-memory store with a clock that moves only when told (accelerated
+//! time for tests; no API server).
+//!
+//! For `portcullis local-cluster`: flatten [`WorkloadOptions`] into its arguments and spawn
+//! [`run()`] with a client of the local API server.
 
 mod access;
 pub mod deployment;

@@ -69,8 +69,9 @@ pub struct WorkloadOptions {
     /// Time from a container's start until its pod is Ready.
     #[arg(long = "pod-readiness-delay", value_name = "DURATION", default_value = "2s", value_parser = duration)]
     pub readiness_delay: Duration,
-    /// Pods of IMAGE misbehave: IMAGE=crash-loop[:RUNS_FOR] (exits after RUNS_FOR, default
-    /// 2s, restarts with back-off, never Ready) or IMAGE=never-ready. Repeatable.
+    /// Pods of IMAGE misbehave: IMAGE=crash-loop or IMAGE=crash-loop:RUNS_FOR (the
+    /// container exits after RUNS_FOR, default 2s, and restarts with back-off, never
+    /// Ready), or IMAGE=never-ready (runs, never Ready). Repeatable.
     #[arg(long = "pod-failure", value_name = "IMAGE=MODE")]
     pub failures: Vec<ImageFailure>,
 }

@@ -84,8 +84,8 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[Pod], now: Timestamp) -> ReplicaSetSyn
             }
         }
     }
-    // Unlike kube-controller-manager, the pods this pass deletes no longer count as
-    // available: the deployment controller never acts on a count that is about to drop.
+    // Unlike kube-controller-manager, the pods this pass deletes count as terminating, not
+    // as available: the deployment controller never acts on a count that is about to drop.
     let deleting: Vec<&str> = writes
         .iter()
         .filter_map(|w| match w {
@@ -98,7 +98,7 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[Pod], now: Timestamp) -> ReplicaSetSyn
         .copied()
         .filter(|p| !deleting.contains(&access::name(&p.metadata)))
         .collect();
-    let status = status(rs, &counted, now);
+    let status = status(rs, &counted, deleting.len() as i32, now);
     if rs.status.as_ref() != Some(&status) {
         let mut updated = rs.clone();
         updated.status = Some(status);
@@ -118,7 +118,8 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[Pod], now: Timestamp) -> ReplicaSetSyn
 }
 
 /// `calculateStatus`, from the pods as listed before this reconcile's writes.
-fn status(rs: &ReplicaSet, owned: &[&Pod], now: Timestamp) -> ReplicaSetStatus {
+/// `deleting`: pods this pass deletes, counted as terminating already.
+fn status(rs: &ReplicaSet, owned: &[&Pod], deleting: i32, now: Timestamp) -> ReplicaSetStatus {
     let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
     let template_labels = rs
         .spec
@@ -139,7 +140,8 @@ fn status(rs: &ReplicaSet, owned: &[&Pod], now: Timestamp) -> ReplicaSetStatus {
     let terminating = owned
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_some())
-        .count() as i32;
+        .count() as i32
+        + deleting;
     ReplicaSetStatus {
         replicas: active.len() as i32,
         fully_labeled_replicas: nonzero(fully_labeled),

@@ -3,11 +3,14 @@
 //! controls and the time, the writes that move it one step towards its spec.
 //!
 //! kube-controller-manager issues several writes per sync and lets a conflict restart the
-//! next one; here one pass computes the end state and writes each object once, so the
-//! objects reach the same values with fewer intermediate versions.
+//! next one; here one pass computes the end state and writes each object once. The
+//! Deployment's status is the exception: like kube-controller-manager, a pass that records
+//! a new condition mid-sync (paused, resumed, new ReplicaSet) writes only that, and the
+//! next pass the counts, so watchers see the same sequence of statuses.
 //! Known differences: no adoption or release of ReplicaSets by selector (only those
-//! whose controller reference is the Deployment), no `Recreate` strategy, no
-//! `ReplicaFailure` condition (nothing here fails to create pods).
+//! whose controller reference is the Deployment), no `ReplicaFailure` condition (nothing
+//! here fails to create pods); `Recreate` waits for old pods by the ReplicaSets' counts
+//! (`replicas` and `terminatingReplicas`), not by listing pods.
 
 mod replicasets;
 mod scale;
@@ -42,10 +45,6 @@ pub enum DeploymentError {
         name: String,
         source: FencepostError,
     },
-    #[error(
-        "Deployment {0} uses the Recreate strategy, which the local cluster does not simulate; use RollingUpdate"
-    )]
-    Recreate(String),
 }
 
 /// The spec values the controller uses, with the API server's defaults.
@@ -53,6 +52,8 @@ pub enum DeploymentError {
 struct Spec {
     replicas: i32,
     paused: bool,
+    /// `RollingUpdate` (the default) rather than `Recreate`.
+    rolling: bool,
     /// `MaxSurge(d)` / `MaxUnavailable(d)`, already resolved to pods.
     max_surge: i32,
     max_unavailable: i32,
@@ -68,9 +69,7 @@ impl Spec {
         let spec = Some(&d.spec);
         let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
         let strategy = spec.and_then(|s| s.strategy.as_ref());
-        if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
-            return Err(DeploymentError::Recreate(name));
-        }
+        let is_rolling = strategy.and_then(|s| s.type_.as_deref()) != Some("Recreate");
         let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
         let default =
             k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("25%".to_string());
@@ -81,9 +80,16 @@ impl Spec {
         let deadline = spec
             .and_then(|s| s.progress_deadline_seconds)
             .unwrap_or(600);
+        // `MaxSurge` / `MaxUnavailable` are 0 for Recreate.
+        let (max_surge, max_unavailable) = if is_rolling {
+            (max_surge, max_unavailable)
+        } else {
+            (0, 0)
+        };
         Ok(Spec {
             replicas,
             paused: spec.and_then(|s| s.paused).unwrap_or(false),
+            rolling: is_rolling,
             max_surge,
             max_unavailable: if replicas == 0 {
                 0
@@ -110,6 +116,11 @@ struct Pass {
     spec: Spec,
     rss: Vec<Working>,
     now: Timestamp,
+    /// The Deployment as kube-controller-manager's first status write of the sync leaves
+    /// it (see [`Pass::note_early_write`]).
+    early: Option<Deployment>,
+    /// The Deployment as read.
+    original: Deployment,
 }
 
 /// One reconcile of `deployment`. `replica_sets` may hold any ReplicaSets of the
@@ -137,6 +148,8 @@ pub fn reconcile(
             })
             .collect(),
         now: whole_seconds(now),
+        early: None,
+        original: deployment.clone(),
     };
     let mut requeue_after = None;
     if deployment.metadata.deletion_timestamp.is_some() {
@@ -144,24 +157,19 @@ pub fn reconcile(
         pass.d.status = Some(pass.calculate_status(new));
     } else {
         pass.check_paused_conditions();
-        let paused_changed = pass.d.status.clone().unwrap_or_default()
-            != deployment.status.clone().unwrap_or_default();
-        let paused_status = pass.d.status.clone();
+        pass.note_early_write();
         if pass.spec.paused || pass.is_scaling_event()? {
             pass.sync()?;
         } else {
-            requeue_after = pass.rollout_rolling()?;
-        }
-        // kube-controller-manager writes the paused/resumed condition on its own first; the
-        // status write later in the same sync then conflicts, and the next sync computes
-        // the rest. Keep that intermediate status: watchers see DeploymentResumed.
-        if paused_changed {
-            pass.d.status = paused_status;
-            pass.d.metadata.annotations = deployment.metadata.annotations.clone();
+            requeue_after = if pass.spec.rolling {
+                pass.rollout_rolling()?
+            } else {
+                pass.rollout_recreate()?
+            };
         }
     }
     Ok(DeploymentSync {
-        writes: pass.finish(deployment),
+        writes: pass.finish(),
         requeue_after,
     })
 }
@@ -199,11 +207,63 @@ impl Pass {
                 self.cleanup(Some(new));
             }
         }
-        Ok(self.sync_rollout_status(new))
+        Ok(self.sync_rollout_status(Some(new)))
+    }
+
+    /// `rolloutRecreate`: scale every old ReplicaSet to zero, wait until none of their pods
+    /// is left, then create the new ReplicaSet at full size.
+    fn rollout_recreate(&mut self) -> Result<Option<Duration>, DeploymentError> {
+        let new = self.sync_revision(false)?;
+        let mut scaled_down = false;
+        for i in self.old_indices(new) {
+            if access::spec_replicas(&self.rss[i].rs) > 0 {
+                scaled_down |= self.scale_to(i, 0);
+            }
+        }
+        if scaled_down || self.old_pods_running(new) {
+            return Ok(self.sync_rollout_status(new));
+        }
+        let new = match new {
+            Some(i) => i,
+            None => self.sync_revision(true)?.expect("created when missing"),
+        };
+        self.scale_to(new, self.spec.replicas);
+        let status = self.d.status.clone().unwrap_or_default();
+        if self.complete(&status) {
+            self.cleanup(Some(new));
+        }
+        Ok(self.sync_rollout_status(Some(new)))
+    }
+
+    /// `oldPodsRunning`, from the old ReplicaSets' counts: pods that still exist, running
+    /// or terminating.
+    fn old_pods_running(&self, new: Option<usize>) -> bool {
+        self.old_indices(new).iter().any(|i| {
+            let status = self.rss[*i].rs.status.as_ref();
+            status.map_or(0, |s| s.replicas + s.terminating_replicas.unwrap_or(0)) > 0
+        })
+    }
+
+    /// kube-controller-manager writes the Deployment's status as soon as the paused or
+    /// resumed condition, the revision annotation or the condition for a new ReplicaSet
+    /// changes, mid-sync; its status write at the end of that sync then conflicts and the
+    /// next sync computes the rest. Keeping the first such state reproduces what watchers
+    /// see (`DeploymentResumed`, `NewReplicaSetCreated`) before the counts catch up.
+    fn note_early_write(&mut self) {
+        let changed = self.d.status.clone().unwrap_or_default()
+            != self.original.status.clone().unwrap_or_default()
+            || self.d.metadata.annotations != self.original.metadata.annotations;
+        if changed && self.early.is_none() {
+            self.early = Some(self.d.clone());
+        }
     }
 
     /// The writes that turn the objects as read into the working copies.
-    fn finish(self, original: &Deployment) -> Vec<Write> {
+    fn finish(mut self) -> Vec<Write> {
+        let original = self.original.clone();
+        if let Some(early) = self.early.take() {
+            self.d = early;
+        }
         let mut writes = Vec::new();
         for w in self.rss {
             match (&w.original, w.delete) {

@@ -116,18 +116,17 @@ impl Pass {
                     new_condition(PROGRESSING, "True", "FoundNewReplicaSet", message, self.now),
                 );
             }
+            self.note_early_write();
             return Ok(Some(i));
         }
         if !create {
             return Ok(None);
         }
-        let rs = self.new_replica_set(&new_revision);
-        let message = format!("Created new replica set {:?}", access::name(&rs.metadata));
-        self.rss.push(Working {
-            rs,
-            original: None,
-            delete: false,
-        });
+        let i = self.create_new_replica_set(&new_revision);
+        let message = format!(
+            "Created new replica set {:?}",
+            access::name(&self.rss[i].rs.metadata)
+        );
         set_annotation(&mut self.d.metadata, REVISION_ANNOTATION, &new_revision);
         if has_deadline {
             let status = self.d.status.get_or_insert_default();
@@ -142,13 +141,15 @@ impl Pass {
                 ),
             );
         }
-        Ok(Some(self.rss.len() - 1))
+        self.note_early_write();
+        Ok(Some(i))
     }
 
     /// The ReplicaSet `<deployment>-<pod-template-hash>` for the current template. A name
     /// taken by a ReplicaSet with another template is a hash collision: `collisionCount`
     /// goes up and the hash changes, as in kube-controller-manager.
-    fn new_replica_set(&mut self, revision: &str) -> ReplicaSet {
+    /// Returns its index among the working ReplicaSets.
+    fn create_new_replica_set(&mut self, revision: &str) -> usize {
         let spec = self.d.spec.clone();
         let (name, hash) = loop {
             let collisions = self.d.status.as_ref().and_then(|s| s.collision_count);
@@ -208,7 +209,7 @@ impl Pass {
         self.rss[i].rs.spec.replicas = Some(replicas);
         let d_meta = self.d.metadata.clone();
         self.set_new_annotations_into(&d_meta, i, revision, false);
-        self.rss.pop().expect("pushed above").rs
+        i
     }
 
     /// `SetNewReplicaSetAnnotations`: copy the Deployment's annotations, raise the revision

@@ -78,6 +78,9 @@ impl Pass {
         let current = self.replicas_of(&self.all_indices(Some(new)));
         let max_total = self.spec.replicas + self.spec.max_surge;
         let new_replicas = spec_replicas(&self.rss[new].rs);
+        if !self.spec.rolling {
+            return self.spec.replicas;
+        }
         if current >= max_total {
             return new_replicas;
         }
@@ -164,6 +167,9 @@ impl Pass {
             for i in self.active(old) {
                 self.scale_to(i, 0);
             }
+            return;
+        }
+        if !self.spec.rolling {
             return;
         }
         let mut all = self.active(self.all_indices(new));

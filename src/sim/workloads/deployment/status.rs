@@ -159,10 +159,14 @@ impl Pass {
     /// `syncRolloutStatus`: the status of a rollout, with Progressing telling whether it
     /// completed, moved since the last status, or has made no progress for
     /// `progressDeadlineSeconds`. Returns when to look again if nothing else happens.
-    pub(super) fn sync_rollout_status(&mut self, new: usize) -> Option<Duration> {
-        let mut status = self.calculate_status(Some(new));
+    pub(super) fn sync_rollout_status(&mut self, new: Option<usize>) -> Option<Duration> {
+        let mut status = self.calculate_status(new);
         let old = self.d.status.clone().unwrap_or_default();
-        let new_name = access::name(&self.rss[new].rs.metadata).to_string();
+        // Messages name the new ReplicaSet, or the Deployment while there is none (Recreate).
+        let subject = match new {
+            Some(i) => format!("ReplicaSet {:?}", access::name(&self.rss[i].rs.metadata)),
+            None => format!("Deployment {:?}", self.name()),
+        };
         let current = condition(&old, PROGRESSING).cloned();
         let deadline = self.spec.progress_deadline_seconds;
         if deadline.is_none() {
@@ -172,13 +176,13 @@ impl Pass {
             && current.as_ref().and_then(|c| c.reason.as_deref()) == Some(NEW_RS_AVAILABLE);
         if let (Some(seconds), false) = (deadline, complete_before) {
             if self.complete(&status) {
-                let message = format!("ReplicaSet {new_name:?} has successfully progressed.");
+                let message = format!("{subject} has successfully progressed.");
                 set_condition(
                     &mut status,
                     new_condition(PROGRESSING, "True", NEW_RS_AVAILABLE, message, self.now),
                 );
             } else if progressed(&old, &status) {
-                let message = format!("ReplicaSet {new_name:?} is progressing.");
+                let message = format!("{subject} is progressing.");
                 let mut c =
                     new_condition(PROGRESSING, "True", "ReplicaSetUpdated", message, self.now);
                 // Progress refreshes lastUpdateTime even when the reason stays the same.
@@ -190,7 +194,7 @@ impl Pass {
                 }
                 set_condition(&mut status, c);
             } else if self.timed_out(&status, seconds) {
-                let message = format!("ReplicaSet {new_name:?} has timed out progressing.");
+                let message = format!("{subject} has timed out progressing.");
                 set_condition(
                     &mut status,
                     new_condition(PROGRESSING, "False", TIMED_OUT, message, self.now),
