@@ -68,6 +68,9 @@ async fn weights_and_header_routes_follow_the_steps_and_other_rules_stay_as_they
     api.create(&PostParams::default(), &user_route)
         .await
         .expect("the HTTPRoute CRD is served");
+    // As stored: the CRD's defaults filled in.
+    let docs_rule = route(&c, ns).await["spec"]["rules"][1].clone();
+    assert_eq!(docs_rule["name"], "docs");
     create(&c.client, ns, &rollout(json!({
         "workloadRef": {"name": APP}, "service": APP,
         "traffic": {"gatewayAPI": {"httpRoute": APP, "rule": "login",

@@ -2,23 +2,23 @@
 //! says one is due; the source measures and judges. Behind a trait so tests (and the
 //! operator's own end-to-end tests) can inject verdicts without a Prometheus.
 
-use super::observe::ResolvedMetric;
-use crate::api::{Metric, Rollout};
+use crate::analysis::resolve::ResolvedMetric;
+use crate::api::Rollout;
 use crate::engine::AnalysisReading;
 use futures::future::BoxFuture;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 /// What a source needs for one reading.
 #[derive(Debug, Clone)]
 pub struct ReadingRequest<'a> {
     pub rollout: &'a Rollout,
-    /// Metrics of the referenced templates and the inline ones.
-    pub metrics: &'a [Metric],
-    /// The same metrics with the args and Prometheus of the template each came from.
-    pub resolved: &'a [ResolvedMetric],
-    /// Regexes matching each track's pods (for `{{pods}}`).
-    pub canary_pods: &'a str,
-    pub stable_pods: &'a str,
+    /// The metrics of the referenced templates and the inline ones, resolved.
+    pub metrics: &'a [ResolvedMetric],
+    /// Names of each track's pods (for `{{pods}}`), and the canary's IPs (for probes).
+    pub canary_pods: Vec<String>,
+    pub stable_pods: Vec<String>,
+    pub canary_ips: Vec<IpAddr>,
 }
 
 pub trait AnalysisSource: Send + Sync {

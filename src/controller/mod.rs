@@ -11,6 +11,7 @@ pub mod analysis_source;
 mod error;
 pub mod events;
 pub mod leader;
+pub mod measure;
 pub mod metrics;
 pub mod observe;
 pub mod rbac;

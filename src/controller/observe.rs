@@ -6,10 +6,9 @@
 
 use super::error::Error;
 use super::workload::{self, canary_name};
+use crate::analysis::resolve::{self, ResolvedMetric};
 use crate::api::validate::FieldError;
-use crate::api::{
-    AnalysisTemplate, Arg, ClusterAnalysisTemplate, Metric, PrometheusSource, Rollout,
-};
+use crate::api::{AnalysisTemplate, AnalysisTemplateSpec, ClusterAnalysisTemplate, Rollout};
 use crate::engine::{Observations, WorkloadObservation};
 use crate::traffic::{
     CANARY_TRACK, POD_TEMPLATE_HASH_LABEL, TRACK_LABEL, TrafficObservation, TrafficRouter,
@@ -20,6 +19,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// The HTTPRoute kind, served by the Gateway API CRD.
 pub fn http_route_resource() -> ApiResource {
@@ -54,6 +54,16 @@ impl World {
             .collect()
     }
 
+    /// Names and IPs of pods.
+    pub fn names(pods: &[&Pod]) -> Vec<String> {
+        pods.iter().map(|p| p.name_any()).collect()
+    }
+    pub fn ips(pods: &[&Pod]) -> Vec<IpAddr> {
+        pods.iter()
+            .filter_map(|p| p.status.as_ref()?.pod_ip.as_ref()?.parse().ok())
+            .collect()
+    }
+
     /// Stable pods: those of the ReplicaSet that runs `stable_revision`.
     pub fn stable_pods(&self, stable_revision: &str) -> Vec<&Pod> {
         let hash = self
@@ -68,14 +78,6 @@ impl World {
             .filter(|p| p.labels().get(POD_TEMPLATE_HASH_LABEL).map(String::as_str) == Some(hash))
             .collect()
     }
-}
-
-/// One metric to measure, with the args and Prometheus of the template it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedMetric {
-    pub metric: Metric,
-    pub args: BTreeMap<String, String>,
-    pub prometheus: Option<PrometheusSource>,
 }
 
 async fn get_opt<K>(api: &Api<K>, name: &str, what: &str) -> Result<Option<K>, Error>
@@ -163,93 +165,32 @@ fn match_labels(labels: &Option<BTreeMap<String, String>>) -> String {
         .join(",")
 }
 
-/// Fetches the referenced templates and binds their args: the Rollout's value, else the
-/// template's default, else an error naming the arg.
+/// Fetches the referenced templates and resolves the metrics: args bound, queries
+/// checked; every problem becomes a `FieldError` (InvalidSpec).
 async fn resolve_metrics(client: &Client, ro: &Rollout, w: &mut World) -> Result<(), Error> {
     let Some(analysis) = &ro.spec.analysis else {
         return Ok(());
     };
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
-    for (i, t) in analysis.templates.iter().enumerate() {
-        let field = format!("spec.analysis.templates[{i}]");
-        let found = if t.cluster_scope {
+    let mut templates = Vec::with_capacity(analysis.templates.len());
+    for t in &analysis.templates {
+        templates.push(if t.cluster_scope {
             let api: Api<ClusterAnalysisTemplate> = Api::all(client.clone());
             get_opt(&api, &t.name, "ClusterAnalysisTemplate")
                 .await?
-                .map(|c| crate::api::AnalysisTemplateSpec::from(c.spec))
+                .map(|c| AnalysisTemplateSpec::from(c.spec))
         } else {
             let api: Api<AnalysisTemplate> = Api::namespaced(client.clone(), &ns);
             get_opt(&api, &t.name, "AnalysisTemplate")
                 .await?
                 .map(|a| a.spec)
-        };
-        let Some(template) = found else {
-            let kind = if t.cluster_scope {
-                "ClusterAnalysisTemplate".to_string()
-            } else {
-                format!("AnalysisTemplate in namespace {ns}")
-            };
-            w.spec_errors.push(FieldError::new(
-                format!("{field}.name"),
-                format!("{kind} `{}` not found", t.name),
-            ));
-            continue;
-        };
-        match bind_args(&template.args, &t.args) {
-            Ok(args) => {
-                w.metrics
-                    .extend(template.metrics.into_iter().map(|metric| ResolvedMetric {
-                        metric,
-                        args: args.clone(),
-                        prometheus: template.prometheus.clone(),
-                    }))
-            }
-            Err(message) => w
-                .spec_errors
-                .push(FieldError::new(format!("{field}.args"), message)),
-        }
+        });
     }
-    w.metrics.extend(
-        analysis
-            .metrics
-            .iter()
-            .cloned()
-            .map(|metric| ResolvedMetric {
-                metric,
-                args: BTreeMap::new(),
-                prometheus: None,
-            }),
-    );
+    match resolve::resolve(analysis, &templates) {
+        Ok(metrics) => w.metrics = metrics,
+        Err(errors) => w.spec_errors.extend(errors),
+    }
     Ok(())
-}
-
-/// Binds a template's declared args to the values a Rollout gives.
-pub fn bind_args(declared: &[Arg], given: &[Arg]) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for g in given {
-        if !declared.iter().any(|d| d.name == g.name) {
-            let known: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
-            return Err(format!(
-                "unknown arg `{}`; the template declares: {}",
-                g.name,
-                known.join(", ")
-            ));
-        }
-    }
-    for d in declared {
-        let value = given
-            .iter()
-            .find(|g| g.name == d.name)
-            .and_then(|g| g.value.clone())
-            .or_else(|| d.value.clone());
-        match value {
-            Some(v) => {
-                out.insert(d.name.clone(), v);
-            }
-            None => return Err(format!("arg `{}` needs a value", d.name)),
-        }
-    }
-    Ok(out)
 }
 
 /// The engine's view of the world (without analysis, which is read only when due).
@@ -273,38 +214,4 @@ pub fn observations(ro: &Rollout, w: &World, router: &dyn TrafficRouter) -> Obse
         gates: Default::default(),
         spec_errors: w.spec_errors.clone(),
     }
-}
-
-/// Regexes matching each track's pods: the canary Deployment's, and the stable
-/// ReplicaSet's (pods are named after their ReplicaSet).
-pub fn pod_patterns(ro: &Rollout, w: &World) -> (String, String) {
-    let canary = format!(
-        "{}-.+",
-        regex_escape(&canary_name(&ro.spec.workload_ref.name))
-    );
-    let stable_rs = ro
-        .status
-        .as_ref()
-        .and_then(|s| s.stable.as_ref())
-        .zip(w.workload.as_ref())
-        .and_then(|(rev, d)| workload::stable_replica_set(d, &w.replica_sets, &rev.revision))
-        .and_then(|rs| rs.metadata.name.clone());
-    let stable = match stable_rs {
-        Some(name) => format!("{}-[a-z0-9]+", regex_escape(&name)),
-        // No stable ReplicaSet found: match nothing rather than everything.
-        None => "$^".to_string(),
-    };
-    (canary, stable)
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
 }

@@ -9,7 +9,7 @@ use super::analysis_source::{AnalysisSource, ReadingRequest};
 use super::error::Error;
 use super::metrics::Metrics;
 use super::{act, events, observe, status, webhooks};
-use crate::api::{Metric, Phase, Rollout, Verdict};
+use crate::api::{Phase, Rollout, Verdict};
 use crate::engine::{self, Input};
 use crate::traffic::router_for;
 use k8s_openapi::jiff::Timestamp;
@@ -82,14 +82,18 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     let before = ro.status.clone().unwrap_or_default();
     let now = (ctx.now)();
     if obs.spec_errors.is_empty() && engine::analysis_due(&ro.spec, &before, now) {
-        let (canary_pods, stable_pods) = observe::pod_patterns(ro, &world);
-        let metrics: Vec<Metric> = world.metrics.iter().map(|m| m.metric.clone()).collect();
+        let stable_rev = before
+            .stable
+            .as_ref()
+            .map(|s| s.revision.clone())
+            .unwrap_or_default();
+        let canary = world.canary_pods();
         let request = ReadingRequest {
             rollout: ro,
-            metrics: &metrics,
-            resolved: &world.metrics,
-            canary_pods: &canary_pods,
-            stable_pods: &stable_pods,
+            metrics: &world.metrics,
+            canary_pods: observe::World::names(&canary),
+            stable_pods: observe::World::names(&world.stable_pods(&stable_rev)),
+            canary_ips: observe::World::ips(&canary),
         };
         obs.analysis = Some(ctx.analysis.read(request).await);
     }

@@ -108,14 +108,14 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
 /// Runs the operator with the Prometheus-backed analysis until SIGINT/SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logs(args.log_format);
-    // MERGE-TODO: the Prometheus-backed source from crate::analysis.
-    let source = super::analysis_source::Injected::default();
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let source = super::measure::PrometheusAnalysis::new(client.clone(), &args.prometheus_url);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    run_with(args, Arc::new(source), stop).await?;
+    run_with_client(client, args, Arc::new(source), stop).await?;
     Ok(())
 }
 

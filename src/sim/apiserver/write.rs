@@ -282,6 +282,14 @@ pub fn merge_subresource(
                     merged.as_object_mut().map(|o| o.remove("status"));
                 }
             }
+            // Built-in status strategies (e.g. Deployments') reset only spec and labels:
+            // kube-controller-manager writes the revision annotation through /status.
+            // Custom resources' status strategy keeps all of metadata.
+            if res.custom.is_none()
+                && let Some(a) = new["metadata"].get("annotations")
+            {
+                merged["metadata"]["annotations"] = a.clone();
+            }
             Ok(merged)
         }
         Some(_) => Err(ApiError::no_route()),
