@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod dataplane;
 pub mod objects;
 pub mod prometheus;
+pub mod setup;
 pub mod workloads;
 
 /// Options of `portcullis local-cluster`.

@@ -7,9 +7,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config};
 use portcullis::sim::apiserver::{self, LocalApiServer};
 use portcullis::sim::workloads::{self, WorkloadOptions};
@@ -122,29 +121,19 @@ impl Cluster {
 
 /// Portcullis' CRDs and Gateway API's HTTPRoute, applied and Established.
 async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let gateway = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gateway-api-httproutes.yaml"
     ))
     .expect("the HTTPRoute CRD fixture");
     let mut crds = portcullis::api::crds();
-    for doc in serde_saphyr::from_multiple::<CustomResourceDefinition>(&gateway)
-        .expect("the HTTPRoute CRD parses")
-    {
-        crds.push(doc);
-    }
-    for crd in crds {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        api.create(&PostParams::default(), &crd)
-            .await
-            .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
-        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
-        tokio::time::timeout(Duration::from_secs(10), established)
-            .await
-            .unwrap_or_else(|_| panic!("CRD {name} established within 10 s"))
-            .expect("watching the CRD");
-    }
+    crds.extend(
+        serde_saphyr::from_multiple::<CustomResourceDefinition>(&gateway)
+            .expect("the HTTPRoute CRD parses"),
+    );
+    portcullis::sim::setup::install_crds(client, crds)
+        .await
+        .expect("CRDs installed");
 }
 
 async fn client(kubeconfig: &PathBuf) -> Client {
