@@ -2,9 +2,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test test-only lint fmt-check crds deps-prometheus bench clean e2e-cluster
+.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus bench clean e2e-cluster
 
 all: build
+
+## The whole story locally: a good release promoted, a bad authentication release rolled
+## back (a local cluster, simulated traffic, Debian's real Prometheus; about a minute).
+demo: deps-prometheus
+	$(CARGO) run --quiet -- demo
 
 build:
 	$(CARGO) build

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod api;
 pub mod controller;
+pub mod demo;
 pub mod engine;
 pub mod sim;
 pub mod traffic;

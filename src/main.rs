@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions as YAML (what `crds/` holds).
     Crds,
+    /// Run the whole story locally: a good release promoted, a bad one rolled back.
+    Demo(portcullis::demo::DemoArgs),
     /// Run the operator: reconcile Rollouts in the cluster your kubeconfig points to.
     Controller(portcullis::controller::ControllerArgs),
     /// Run a local, Kubernetes-protocol API server for tests and the demo (a test double, not a cluster).
@@ -41,6 +43,7 @@ async fn main() -> std::process::ExitCode {
             print!("{}", portcullis::api::crds_yaml());
             Ok(())
         }
+        Command::Demo(args) => portcullis::demo::run(args).await,
         Command::Controller(args) => portcullis::controller::run(args).await,
         Command::LocalCluster(args) => portcullis::sim::run(args).await,
     };

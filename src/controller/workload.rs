@@ -46,20 +46,15 @@ pub fn observe(deployment: &Deployment) -> WorkloadObservation {
     }
 }
 
-/// The owned canary Deployment as observed; only pods of its current template count as
-/// ready, so a canary that is itself mid-update does not count old pods.
+/// The owned canary Deployment as observed; only updated pods (of its current template)
+/// count as ready, so a canary that is itself mid-update does not count old pods. A
+/// scale change (a new generation, same template) keeps its ready pods counted.
 pub fn observe_canary(canary: &Deployment) -> CanaryObservation {
     let status = canary.status.clone().unwrap_or_default();
-    let observed =
-        status.observed_generation.unwrap_or(0) >= canary.metadata.generation.unwrap_or(0);
-    let ready = if observed {
-        status
-            .ready_replicas
-            .unwrap_or(0)
-            .min(status.updated_replicas.unwrap_or(0))
-    } else {
-        0
-    };
+    let ready = status
+        .ready_replicas
+        .unwrap_or(0)
+        .min(status.updated_replicas.unwrap_or(0));
     CanaryObservation {
         revision: canary
             .metadata
