@@ -80,6 +80,10 @@ impl Cluster {
         }
     }
 
+    pub fn kubeconfig_path(&self) -> &std::path::Path {
+        &self.kubeconfig
+    }
+
     pub async fn config(&self) -> Config {
         let kc = Kubeconfig::read_from(&self.kubeconfig).expect("a readable kubeconfig");
         Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
