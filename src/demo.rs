@@ -6,9 +6,10 @@
 use crate::api::{Phase, Rollout, RolloutStatus};
 use crate::controller::measure::PrometheusAnalysis;
 use crate::controller::{ControllerArgs, LogFormat};
-use crate::sim::dataplane::{DataPlane, TrafficArgs};
+use crate::sim::cluster::Simulation;
+use crate::sim::dataplane::TrafficArgs;
 use crate::sim::prometheus::Prometheus;
-use crate::sim::workloads::{self, WorkloadOptions};
+use crate::sim::workloads::WorkloadOptions;
 use crate::sim::{apiserver, setup};
 use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -181,15 +182,11 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
     let client = server.client().await?;
     setup::install_crds(&client, crate::api::crds()).await?;
     let (stop_tx, stop) = watch::channel(false);
-    let mut stop_rx = stop.clone();
     let options = WorkloadOptions {
         start_delay: Duration::from_millis(300),
         readiness_delay: Duration::from_secs(1),
         failures: Vec::new(),
     };
-    let workloads = tokio::spawn(workloads::run(client.clone(), options, async move {
-        let _ = stop_rx.wait_for(|s| *s).await;
-    }));
     let traffic = TrafficCli::try_parse_from([
         "traffic".to_string(),
         format!("--traffic-service={NS}/{APP}"),
@@ -199,8 +196,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
         "--release=auth:1.2=baseline:0.02,bug:1.0".into(),
     ])?
     .traffic;
-    let plane = DataPlane::start(client.clone(), &traffic).await?;
-    let prometheus = Prometheus::start(&[plane.metrics_addr().to_string()]).await?;
+    let sim = Simulation::start(client.clone(), options, &traffic).await?;
+    let prometheus = Prometheus::start(&[sim.metrics_addr().to_string()]).await?;
     println!(
         "Prometheus at {} scraping the pods' login counters every second",
         prometheus.url()
@@ -227,8 +224,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
     let outcome = story(&client).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(15), operator).await;
-    let _ = workloads.await;
-    plane.stop().await;
+    sim.stop().await;
     drop(prometheus);
     server.shutdown().await;
     outcome?;

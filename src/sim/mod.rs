@@ -2,6 +2,7 @@
 //! A test double: real users install Portcullis on a real cluster.
 
 pub mod apiserver;
+pub mod cluster;
 pub mod dataplane;
 pub mod objects;
 pub mod prometheus;
