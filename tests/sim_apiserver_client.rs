@@ -13,7 +13,10 @@ use std::time::Duration;
 
 fn cm(name: &str, value: &str) -> ConfigMap {
     ConfigMap {
-        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
         data: Some(BTreeMap::from([("k".to_string(), value.to_string())])),
         ..Default::default()
     }
@@ -32,10 +35,23 @@ fn status_code(e: kube::Error) -> (u16, String) {
 async fn create_then_duplicate_create_is_already_exists() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let created = api.create(&PostParams::default(), &cm("a", "1")).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &cm("a", "1"))
+        .await
+        .unwrap();
     assert!(created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some());
-    assert!(created.metadata.resource_version.unwrap().parse::<u64>().is_ok());
-    let err = api.create(&PostParams::default(), &cm("a", "2")).await.unwrap_err();
+    assert!(
+        created
+            .metadata
+            .resource_version
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    let err = api
+        .create(&PostParams::default(), &cm("a", "2"))
+        .await
+        .unwrap_err();
     assert_eq!(status_code(err), (409, "AlreadyExists".into()));
     server.shutdown().await;
 }
@@ -46,13 +62,29 @@ async fn create_then_duplicate_create_is_already_exists() {
 async fn stale_resource_version_update_conflicts() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let first = api.create(&PostParams::default(), &cm("b", "1")).await.unwrap();
+    let first = api
+        .create(&PostParams::default(), &cm("b", "1"))
+        .await
+        .unwrap();
     let mut next = first.clone();
     next.data = Some(BTreeMap::from([("k".into(), "2".into())]));
-    let second = api.replace("b", &PostParams::default(), &next).await.unwrap();
-    let rv = |c: &ConfigMap| c.metadata.resource_version.clone().unwrap().parse::<u64>().unwrap();
+    let second = api
+        .replace("b", &PostParams::default(), &next)
+        .await
+        .unwrap();
+    let rv = |c: &ConfigMap| {
+        c.metadata
+            .resource_version
+            .clone()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
     assert!(rv(&second) > rv(&first));
-    let err = api.replace("b", &PostParams::default(), &next).await.unwrap_err();
+    let err = api
+        .replace("b", &PostParams::default(), &next)
+        .await
+        .unwrap_err();
     assert_eq!(status_code(err), (409, "Conflict".into()));
     server.shutdown().await;
 }
@@ -63,13 +95,24 @@ async fn stale_resource_version_update_conflicts() {
 async fn merge_patch_changes_named_fields_and_noop_keeps_version() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &cm("c", "1")).await.unwrap();
+    api.create(&PostParams::default(), &cm("c", "1"))
+        .await
+        .unwrap();
     let patch = json!({"metadata": {"labels": {"x": "y"}}, "data": {"extra": "e"}});
-    let patched = api.patch("c", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let patched = api
+        .patch("c", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
     let data = patched.data.clone().unwrap();
     assert_eq!((data["k"].as_str(), data["extra"].as_str()), ("1", "e"));
-    let again = api.patch("c", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    assert_eq!(again.metadata.resource_version, patched.metadata.resource_version);
+    let again = api
+        .patch("c", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        patched.metadata.resource_version
+    );
     server.shutdown().await;
 }
 
@@ -85,15 +128,31 @@ async fn generation_bumps_on_spec_changes_only() {
     .unwrap();
     let created = api.create(&PostParams::default(), &d).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
-    assert_eq!(created.spec.revision_history_limit, Some(10), "defaults are filled in");
+    assert_eq!(
+        created.spec.revision_history_limit,
+        Some(10),
+        "defaults are filled in"
+    );
     let status = json!({"status": {"replicas": 1, "observedGeneration": 1}});
-    let s = api.patch_status("web", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
-    assert_eq!((s.metadata.generation, s.status.unwrap().replicas), (Some(1), Some(1)));
+    let s = api
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.metadata.generation, s.status.unwrap().replicas),
+        (Some(1), Some(1))
+    );
     let ignored = json!({"status": {"replicas": 7}});
-    let i = api.patch("web", &PatchParams::default(), &Patch::Merge(&ignored)).await.unwrap();
+    let i = api
+        .patch("web", &PatchParams::default(), &Patch::Merge(&ignored))
+        .await
+        .unwrap();
     assert_eq!(i.status.unwrap().replicas, Some(1));
     let spec = json!({"spec": {"replicas": 3}});
-    let g = api.patch("web", &PatchParams::default(), &Patch::Merge(&spec)).await.unwrap();
+    let g = api
+        .patch("web", &PatchParams::default(), &Patch::Merge(&spec))
+        .await
+        .unwrap();
     assert_eq!(g.metadata.generation, Some(2));
     let scale = api.get_scale("web").await.unwrap();
     assert_eq!(scale.spec.unwrap().replicas, Some(3));
@@ -109,11 +168,18 @@ async fn finalizer_holds_deletion_until_removed() {
     let mut guarded = cm("guarded", "v");
     guarded.metadata.finalizers = Some(vec!["example.com/x".into()]);
     api.create(&PostParams::default(), &guarded).await.unwrap();
-    let held = api.delete("guarded", &DeleteParams::default()).await.unwrap();
-    let obj = held.left().expect("the object is answered while a finalizer holds it");
+    let held = api
+        .delete("guarded", &DeleteParams::default())
+        .await
+        .unwrap();
+    let obj = held
+        .left()
+        .expect("the object is answered while a finalizer holds it");
     assert!(obj.metadata.deletion_timestamp.is_some());
     let clear = json!({"metadata": {"finalizers": null}});
-    api.patch("guarded", &PatchParams::default(), &Patch::Merge(&clear)).await.unwrap();
+    api.patch("guarded", &PatchParams::default(), &Patch::Merge(&clear))
+        .await
+        .unwrap();
     assert!(api.get_opt("guarded").await.unwrap().is_none());
     server.shutdown().await;
 }
@@ -124,17 +190,24 @@ async fn finalizer_holds_deletion_until_removed() {
 async fn deleting_an_owner_collects_its_dependents() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let owner = api.create(&PostParams::default(), &cm("owner", "o")).await.unwrap();
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", "o"))
+        .await
+        .unwrap();
     let mut child = cm("child", "c");
-    child.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        api_version: "v1".into(),
-        kind: "ConfigMap".into(),
-        name: "owner".into(),
-        uid: owner.metadata.uid.unwrap(),
-        ..Default::default()
-    }]);
+    child.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..Default::default()
+        },
+    ]);
     api.create(&PostParams::default(), &child).await.unwrap();
-    api.delete("owner", &DeleteParams::background()).await.unwrap();
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
     let gone = tokio::time::timeout(Duration::from_secs(10), async {
         while api.get_opt("child").await.unwrap().is_some() {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -156,9 +229,13 @@ async fn runtime_watcher_sees_every_change() {
     let writer = {
         let api = api.clone();
         async move {
-            api.create(&PostParams::default(), &cm("w", "1")).await.unwrap();
+            api.create(&PostParams::default(), &cm("w", "1"))
+                .await
+                .unwrap();
             let p = json!({"data": {"k": "2"}});
-            api.patch("w", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
+            api.patch("w", &PatchParams::default(), &Patch::Merge(&p))
+                .await
+                .unwrap();
             api.delete("w", &DeleteParams::default()).await.unwrap();
         }
     };
@@ -191,13 +268,24 @@ async fn runtime_watcher_sees_every_change() {
 async fn watch_from_compacted_version_is_expired() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let first = api.create(&PostParams::default(), &cm("old", "1")).await.unwrap();
-    api.create(&PostParams::default(), &cm("new", "1")).await.unwrap();
+    let first = api
+        .create(&PostParams::default(), &cm("old", "1"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("new", "1"))
+        .await
+        .unwrap();
     server.compact();
     let rv = first.metadata.resource_version.unwrap();
-    let mut stream = api.watch(&kube::api::WatchParams::default().timeout(3), &rv).await.unwrap().boxed();
+    let mut stream = api
+        .watch(&kube::api::WatchParams::default().timeout(3), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap() {
-        Some(kube::api::WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        Some(kube::api::WatchEvent::Error(e)) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"))
+        }
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
     server.shutdown().await;
@@ -208,9 +296,16 @@ async fn watch_from_compacted_version_is_expired() {
 async fn shutdown_ends_open_watches() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let mut stream = api.watch(&kube::api::WatchParams::default(), "0").await.unwrap().boxed();
+    let mut stream = api
+        .watch(&kube::api::WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
     let done = tokio::time::timeout(Duration::from_secs(5), server.shutdown()).await;
     assert!(done.is_ok(), "shutdown did not finish");
-    let ended = tokio::time::timeout(Duration::from_secs(5), async { while let Ok(Some(_)) = stream.try_next().await {} }).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.try_next().await {}
+    })
+    .await;
     assert!(ended.is_ok(), "the watch stream stayed open after shutdown");
 }

@@ -10,12 +10,21 @@ use std::time::Duration;
 const KUBECTL: &str = "/usr/bin/kubectl";
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(KUBECTL).arg("--kubeconfig").arg(kubeconfig).args(args).output().expect("kubectl runs")
+    Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs")
 }
 
 fn ok(kubeconfig: &Path, args: &[&str]) -> String {
     let out = kubectl(kubeconfig, args);
-    assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -47,22 +56,53 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     let kc = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kc).unwrap();
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml");
-    let routes = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gateway-api-httproutes.yaml");
-    let applied = ok(&kc, &["apply", "--validate=false", "-f", crds, "-f", routes]);
-    assert!(applied.contains("rollouts.portcullis.dev created"), "{applied}");
-    assert!(applied.contains("httproutes.gateway.networking.k8s.io created"), "{applied}");
+    let routes = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gateway-api-httproutes.yaml"
+    );
+    let applied = ok(
+        &kc,
+        &["apply", "--validate=false", "-f", crds, "-f", routes],
+    );
+    assert!(
+        applied.contains("rollouts.portcullis.dev created"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("httproutes.gateway.networking.k8s.io created"),
+        "{applied}"
+    );
     let route = dir.path().join("route.yaml");
     std::fs::write(&route, ROUTE).unwrap();
-    let created = ok(&kc, &["apply", "--validate=false", "-f", route.to_str().unwrap()]);
-    assert!(created.contains("httproute.gateway.networking.k8s.io/auth-api created"), "{created}");
+    let created = ok(
+        &kc,
+        &["apply", "--validate=false", "-f", route.to_str().unwrap()],
+    );
+    assert!(
+        created.contains("httproute.gateway.networking.k8s.io/auth-api created"),
+        "{created}"
+    );
 
-    let json: serde_json::Value = serde_json::from_str(&ok(&kc, &["get", "httproute", "auth-api", "-o", "json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&kc, &["get", "httproute", "auth-api", "-o", "json"])).unwrap();
     assert_eq!(json["spec"]["rules"][0]["backendRefs"][1]["weight"], 10);
     assert_eq!(json["metadata"]["generation"], 1);
 
     let patch = r#"[{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":50}]"#;
-    ok(&kc, &["patch", "httproute", "auth-api", "--type=json", "-p", patch]);
-    let weight = ok(&kc, &["get", "httproute", "auth-api", "-o", "jsonpath={.spec.rules[0].backendRefs[1].weight} {.metadata.generation}"]);
+    ok(
+        &kc,
+        &["patch", "httproute", "auth-api", "--type=json", "-p", patch],
+    );
+    let weight = ok(
+        &kc,
+        &[
+            "get",
+            "httproute",
+            "auth-api",
+            "-o",
+            "jsonpath={.spec.rules[0].backendRefs[1].weight} {.metadata.generation}",
+        ],
+    );
     assert_eq!(weight, "50 2");
 
     let table = ok(&kc, &["get", "httproutes"]);
@@ -72,7 +112,10 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     let deleted = ok(&kc, &["delete", "httproute", "auth-api"]);
     assert!(deleted.contains("deleted"), "{deleted}");
     let gone = kubectl(&kc, &["get", "httproute", "auth-api"]);
-    assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"), "{gone:?}");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "{gone:?}"
+    );
     server.shutdown().await;
 }
 
@@ -84,8 +127,15 @@ async fn kubectl_get_watch_prints_changes() {
     let kc = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kc).unwrap();
     let cm = dir.path().join("cm.yaml");
-    std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  k: '1'\n").unwrap();
-    ok(&kc, &["apply", "--validate=false", "-f", cm.to_str().unwrap()]);
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  k: '1'\n",
+    )
+    .unwrap();
+    ok(
+        &kc,
+        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
+    );
     let mut watch = Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(&kc)
@@ -100,13 +150,31 @@ async fn kubectl_get_watch_prints_changes() {
             let _ = tx.send(line);
         }
     });
-    let first = rx.recv_timeout(Duration::from_secs(20)).expect("kubectl printed the header");
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("kubectl printed the header");
     assert!(first.contains("NAME"), "{first}");
     let added = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(added.contains("ADDED") && added.contains("watched"), "{added}");
-    ok(&kc, &["patch", "configmap", "watched", "--type=merge", "-p", r#"{"data":{"k":"2","j":"3"}}"#]);
+    assert!(
+        added.contains("ADDED") && added.contains("watched"),
+        "{added}"
+    );
+    ok(
+        &kc,
+        &[
+            "patch",
+            "configmap",
+            "watched",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"k":"2","j":"3"}}"#,
+        ],
+    );
     let modified = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(modified.contains("MODIFIED") && modified.contains("watched"), "{modified}");
+    assert!(
+        modified.contains("MODIFIED") && modified.contains("watched"),
+        "{modified}"
+    );
     ok(&kc, &["delete", "configmap", "watched"]);
     let deleted = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(deleted.contains("DELETED"), "{deleted}");
@@ -127,18 +195,35 @@ fn local_cluster_command_serves_until_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("ready: http://127.0.0.1:") && line.trim_end().ends_with(&format!("kubeconfig={}", kc.display())), "{line}");
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("ready: http://127.0.0.1:")
+            && line
+                .trim_end()
+                .ends_with(&format!("kubeconfig={}", kc.display())),
+        "{line}"
+    );
     let namespaces = ok(&kc, &["get", "namespaces", "-o", "name"]);
-    assert!(namespaces.contains("namespace/default") && namespaces.contains("namespace/kube-system"), "{namespaces}");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(
+        namespaces.contains("namespace/default") && namespaces.contains("namespace/kube-system"),
+        "{namespaces}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "{status}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "local-cluster did not exit within 5 s of SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "local-cluster did not exit within 5 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -3,7 +3,12 @@ use portcullis::sim::apiserver::{self, Config, LocalApiServer};
 
 pub async fn start() -> (LocalApiServer, kube::Client) {
     portcullis::install_crypto_provider();
-    let server = apiserver::start(Config::default()).await.expect("local API server starts");
-    let client = server.client().await.expect("client for the local API server");
+    let server = apiserver::start(Config::default())
+        .await
+        .expect("local API server starts");
+    let client = server
+        .client()
+        .await
+        .expect("client for the local API server");
     (server, client)
 }

@@ -143,13 +143,16 @@ impl ApiError {
         } else {
             format!("{kind}.{group}")
         };
-        let parts: Vec<String> = causes
+        let mut parts: Vec<String> = causes
             .iter()
             .map(|c| match &c.field {
                 Some(f) => format!("{f}: {}", c.message),
                 None => c.message.clone(),
             })
             .collect();
+        // kube-apiserver lists a repeated cause once in the message (but twice in causes).
+        let mut seen = std::collections::HashSet::new();
+        parts.retain(|p| seen.insert(p.clone()));
         let listed = if parts.len() == 1 {
             parts[0].clone()
         } else {
