@@ -76,7 +76,7 @@ impl Mapper {
     }
 }
 
-const VOLATILE: [&str; 12] = [
+const VOLATILE: &[&str] = &[
     "uid",
     "creationTimestamp",
     "deletionTimestamp",
@@ -84,8 +84,6 @@ const VOLATILE: [&str; 12] = [
     "lastTransitionTime",
     "resourceVersion",
     "continue",
-    "storageVersionHash",
-    "generateName",
     "received_at_s",
     "lastUpdateTime",
     "renewTime",
@@ -115,7 +113,7 @@ pub fn normalize(v: &Value) -> Value {
         Value::Object(o) => {
             let mut out = Map::new();
             for (k, v) in o {
-                if k == "managedFields" || k == "received_at_s" {
+                if k == "managedFields" || k == "received_at_s" || k == "storageVersionHash" {
                     continue;
                 } else if VOLATILE.contains(&k.as_str()) {
                     out.insert(k.clone(), json!(if v.is_null() { "null" } else { "*" }));
@@ -149,6 +147,11 @@ pub fn normalize(v: &Value) -> Value {
             Value::Object(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        // A YAML answer (Accept: application/yaml) compares as the object it encodes.
+        Value::String(s) => match serde_saphyr::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => normalize(&v),
+            _ => Value::String(s.trim().to_string()),
+        },
         other => other.clone(),
     }
 }

@@ -41,13 +41,28 @@ pub fn group(registry: &Registry, name: &str) -> Value {
     g
 }
 
-const VERBS: [&str; 8] = [
+const VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",
     "get",
     "list",
     "patch",
+    "update",
+    "watch",
+];
+/// Namespaces cannot be deleted as a collection.
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+/// The order kube-apiserver's custom resource handler lists its verbs in.
+const CUSTOM_VERBS: &[&str] = &[
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "create",
     "update",
     "watch",
 ];
@@ -59,7 +74,14 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        let mut e = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS});
+        let verbs = if r.is_custom() {
+            CUSTOM_VERBS
+        } else if r.plural == "namespaces" {
+            NAMESPACE_VERBS
+        } else {
+            VERBS
+        };
+        let mut e = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": verbs});
         if !r.short_names.is_empty() {
             e["shortNames"] = json!(r.short_names);
         }
@@ -70,6 +92,11 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         let sub = |name: &str| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]});
         if r.status {
             out.push(sub("status"));
+        }
+        if r.plural == "namespaces" && !r.is_custom() {
+            let mut f = sub("finalize");
+            f["verbs"] = json!(["update"]);
+            out.push(f);
         }
         if r.scale.is_some() {
             let mut s = sub("scale");

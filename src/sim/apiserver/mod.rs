@@ -39,6 +39,7 @@ mod crd;
 mod defaults;
 mod delete;
 mod discovery;
+mod events;
 mod gc;
 mod http;
 pub mod kubeconfig;

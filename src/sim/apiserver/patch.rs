@@ -33,7 +33,7 @@ pub fn patch(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiE
         }
         return Err(e);
     }
-    let old = inner.store.get(&t.key(&name)).cloned();
+    let old = inner.store.get(&t.key(&name));
     if t.subresource.as_deref() == Some("scale") {
         let old = old.ok_or_else(|| ApiError::not_found(&res, &name))?;
         let current = scale::view(&res, &old)?;
@@ -79,7 +79,18 @@ fn apply_patch(
             Ok(doc)
         }
         "application/json-patch+json" => {
-            let p: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+            let mut ops = parse_json(body)?;
+            // As kube-apiserver's JSON patch library: `test` of null passes on a missing path.
+            if let Some(list) = ops.as_array_mut() {
+                list.retain(|op| {
+                    !(op["op"] == "test"
+                        && op["value"].is_null()
+                        && op["path"]
+                            .as_str()
+                            .is_some_and(|p| doc.pointer(p).is_none()))
+                });
+            }
+            let p: json_patch::Patch = serde_json::from_value(ops).map_err(|e| {
                 ApiError::bad_request(format!("json: cannot unmarshal the patch: {e}"))
             })?;
             json_patch::patch(&mut doc, &p).map_err(|_| ApiError::unprocessable_patch())?;

@@ -146,10 +146,10 @@ fn built_in() -> Vec<Arc<Resource>> {
                 kind: kind.to_string(),
                 namespaced: *namespaced,
                 short_names: short.iter().map(|s| s.to_string()).collect(),
-                categories: if workload || matches!(*plural, "pods" | "services") {
-                    vec!["all".into()]
-                } else {
-                    vec![]
+                categories: match *plural {
+                    "deployments" | "replicasets" | "pods" | "services" => vec!["all".into()],
+                    "customresourcedefinitions" => vec!["api-extensions".into()],
+                    _ => vec![],
                 },
                 status: workload
                     || matches!(
@@ -167,6 +167,14 @@ fn built_in() -> Vec<Arc<Resource>> {
         })
         .collect()
 }
+
+/// kube-apiserver's group priority order, as `/apis` lists the groups.
+const GROUP_ORDER: &[&str] = &[
+    "apps",
+    "events.k8s.io",
+    "apiextensions.k8s.io",
+    "coordination.k8s.io",
+];
 
 /// The served resources; CRDs add and remove entries at run time.
 #[derive(Debug)]
@@ -211,8 +219,20 @@ impl Registry {
             .iter()
             .any(|r| r.group == group && r.version == version)
     }
-    /// Groups in first-seen order, each with its versions.
+    /// Groups in kube-apiserver's priority order (custom resource groups after the
+    /// built-in ones, in the order they were added), each with its versions.
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut groups = self.groups_seen();
+        let rank = |g: &str| {
+            GROUP_ORDER
+                .iter()
+                .position(|x| *x == g)
+                .unwrap_or(GROUP_ORDER.len())
+        };
+        groups.sort_by_key(|(g, _)| rank(g));
+        groups
+    }
+    fn groups_seen(&self) -> Vec<(String, Vec<String>)> {
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
         for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
             match out.iter_mut().find(|(g, _)| *g == r.group) {

@@ -135,7 +135,13 @@ impl ApiError {
     }
     /// 422 with one cause per field; the message lists them as kube-apiserver does.
     pub fn invalid(r: &Resource, name: &str, causes: Vec<Cause>) -> Self {
-        Self::invalid_kind(&r.kind, &r.group, name, causes)
+        // events.k8s.io Events are validated as the internal core Event: no group.
+        let group = if r.group == "events.k8s.io" {
+            ""
+        } else {
+            r.group.as_str()
+        };
+        Self::invalid_kind(&r.kind, group, name, causes)
     }
     pub fn invalid_kind(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
         let qualified = if group.is_empty() {

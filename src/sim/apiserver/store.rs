@@ -1,5 +1,6 @@
 //! In-memory storage: objects keyed by group/resource/namespace/name, one global
 //! monotonically increasing resourceVersion, and a bounded event log that watches replay.
+use super::events;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -48,6 +49,48 @@ pub struct Store {
     tx: broadcast::Sender<Arc<StoredEvent>>,
 }
 
+/// Where a resource is stored: events.k8s.io Events live with the core ones.
+pub fn storage_of<'a>(group: &'a str, resource: &'a str) -> (&'a str, &'a str) {
+    if group == events::GROUP && resource == "events" {
+        ("", "events")
+    } else {
+        (group, resource)
+    }
+}
+
+fn storage_key(key: &ObjKey) -> (ObjKey, String) {
+    let (group, resource) = storage_of(&key.group, &key.resource);
+    (
+        ObjKey {
+            group: group.into(),
+            resource: resource.into(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        },
+        key.group.clone(),
+    )
+}
+
+/// A stored object as the API of `group` shows it.
+pub fn view(group: &str, resource: &str, obj: Value) -> Value {
+    match (group, resource) {
+        (events::GROUP, "events") => events::to_events_api(obj),
+        _ => obj,
+    }
+}
+
+fn to_storage(group: &str, resource: &str, obj: Value) -> Value {
+    match (group, resource) {
+        (events::GROUP, "events") => events::to_core(obj),
+        ("", "events") => {
+            let mut obj = obj;
+            events::complete_core(&mut obj);
+            obj
+        }
+        _ => obj,
+    }
+}
+
 pub fn set_rv(obj: &mut Value, rv: u64) {
     obj["metadata"]["resourceVersion"] = json!(rv.to_string());
 }
@@ -70,33 +113,42 @@ impl Store {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
         self.tx.subscribe()
     }
-    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
-        self.objects.get(key)
+    /// The object as the API of `key.group` shows it.
+    pub fn get(&self, key: &ObjKey) -> Option<Value> {
+        let (skey, group) = storage_key(key);
+        self.objects
+            .get(&skey)
+            .map(|o| view(&group, &key.resource, o.clone()))
     }
+    /// Every stored object, in storage form (for the controllers).
     pub fn all(&self) -> impl Iterator<Item = (&ObjKey, &Value)> {
         self.objects.iter()
     }
-    /// Objects of one resource in key order, optionally in one namespace.
+    /// Objects of one resource in key order, optionally in one namespace, as its API shows them.
     pub fn list(
         &self,
         group: &str,
         resource: &str,
         namespace: Option<&str>,
-    ) -> Vec<(&ObjKey, &Value)> {
+    ) -> Vec<(ObjKey, Value)> {
+        let (sgroup, sresource) = storage_of(group, resource);
         self.objects
             .iter()
             .filter(|(k, _)| {
-                k.group == group
-                    && k.resource == resource
+                k.group == sgroup
+                    && k.resource == sresource
                     && namespace.is_none_or(|ns| k.namespace == ns)
             })
+            .map(|(k, v)| (k.clone(), view(group, resource, v.clone())))
             .collect()
     }
     /// Stores `obj` under a fresh resourceVersion and returns what was stored.
-    pub fn put(&mut self, key: ObjKey, mut obj: Value) -> Value {
+    pub fn put(&mut self, key: ObjKey, obj: Value) -> Value {
+        let (skey, _) = storage_key(&key);
+        let mut obj = to_storage(&key.group, &key.resource, obj);
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        let old = self.objects.insert(key.clone(), obj.clone());
+        let old = self.objects.insert(skey.clone(), obj.clone());
         let kind = if old.is_some() {
             EventType::Modified
         } else {
@@ -105,30 +157,32 @@ impl Store {
         self.record(StoredEvent {
             rv: self.rv,
             kind,
-            key,
+            key: skey,
             object: obj.clone(),
             old,
         });
-        obj
+        view(&key.group, &key.resource, obj)
     }
     /// Removes the object; the DELETED event carries its last state at a new resourceVersion.
     pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
-        let last = self.objects.get(key)?.clone();
+        let last = self.get(key)?;
         self.remove_as(key, last)
     }
     /// Removes the object; the DELETED event carries `last` (its final state).
-    pub fn remove_as(&mut self, key: &ObjKey, mut last: Value) -> Option<Value> {
-        let old = self.objects.remove(key)?;
+    pub fn remove_as(&mut self, key: &ObjKey, last: Value) -> Option<Value> {
+        let (skey, _) = storage_key(key);
+        let mut last = to_storage(&key.group, &key.resource, last);
+        let old = self.objects.remove(&skey)?;
         self.rv += 1;
         set_rv(&mut last, self.rv);
         self.record(StoredEvent {
             rv: self.rv,
             kind: EventType::Deleted,
-            key: key.clone(),
+            key: skey,
             object: last,
             old: Some(old.clone()),
         });
-        Some(old)
+        Some(view(&key.group, &key.resource, old))
     }
     fn record(&mut self, event: StoredEvent) {
         let event = Arc::new(event);
@@ -159,14 +213,20 @@ impl Store {
         rv: u64,
     ) -> Result<Vec<Value>, TooOld> {
         let later = self.events_since(rv)?;
+        let (sgroup, sresource) = storage_of(group, resource);
         let mut state: BTreeMap<ObjKey, Value> = self
-            .list(group, resource, namespace)
-            .into_iter()
+            .objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == sgroup
+                    && k.resource == sresource
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for e in later.iter().rev() {
-            if e.key.group != group
-                || e.key.resource != resource
+            if e.key.group != sgroup
+                || e.key.resource != sresource
                 || namespace.is_some_and(|ns| e.key.namespace != ns)
             {
                 continue;
@@ -176,7 +236,10 @@ impl Store {
                 None => state.remove(&e.key),
             };
         }
-        Ok(state.into_values().collect())
+        Ok(state
+            .into_values()
+            .map(|o| view(group, resource, o))
+            .collect())
     }
     /// Forgets the history, as an etcd compaction does: older resourceVersions expire.
     pub fn compact(&mut self) {

@@ -3,12 +3,12 @@
 //! `sendInitialEvents` watch-list, `timeoutSeconds`, and a 410 ERROR event for a
 //! resourceVersion the event log no longer covers.
 use super::http::{Reply, Request};
-use super::read::{Rendering, parse_rv, rendering, selectors};
+use super::read::{Rendering, parse_rv, partial, rendering, selectors};
 use super::routes::Target;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::state::Shared;
 use super::status::{ApiError, Cause};
-use super::store::{EventType, StoredEvent, set_rv};
+use super::store::{EventType, StoredEvent, set_rv, storage_of, view};
 use super::table;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -40,8 +40,9 @@ impl Filter {
     /// The event this watcher sees for a write, if any.
     fn view(&self, e: &StoredEvent) -> Option<(&'static str, Value)> {
         let r = &self.t.resource;
-        if e.key.group != r.group
-            || e.key.resource != r.plural
+        let (group, resource) = storage_of(&r.group, &r.plural);
+        if e.key.group != group
+            || e.key.resource != resource
             || self
                 .t
                 .namespace
@@ -50,15 +51,18 @@ impl Filter {
         {
             return None;
         }
-        let now = self.matches(&e.object);
-        let before = e.old.as_ref().is_some_and(|o| self.matches(o));
+        let shown = |o: &Value| view(&r.group, &r.plural, o.clone());
+        let object = shown(&e.object);
+        let old = e.old.as_ref().map(shown);
+        let now = self.matches(&object);
+        let before = old.as_ref().is_some_and(|o| self.matches(o));
         match e.kind {
-            EventType::Added if now => Some(("ADDED", e.object.clone())),
-            EventType::Deleted if now => Some(("DELETED", e.object.clone())),
-            EventType::Modified if now && before => Some(("MODIFIED", e.object.clone())),
-            EventType::Modified if now => Some(("ADDED", e.object.clone())),
+            EventType::Added if now => Some(("ADDED", object)),
+            EventType::Deleted if now => Some(("DELETED", object)),
+            EventType::Modified if now && before => Some(("MODIFIED", object)),
+            EventType::Modified if now => Some(("ADDED", object)),
             EventType::Modified if before => {
-                let mut last = e.old.clone().expect("before implies old");
+                let mut last = old.expect("before implies old");
                 set_rv(&mut last, e.rv);
                 Some(("DELETED", last))
             }
@@ -91,7 +95,7 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
         field,
     };
     let bookmarks = req.query.flag("allowWatchBookmarks");
-    let as_table = rendering(&req.accept) == Rendering::Table;
+    let shape = rendering(&req.accept);
     let timeout = req
         .query
         .get("timeoutSeconds")
@@ -100,12 +104,10 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
         .unwrap_or(DEFAULT_TIMEOUT);
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let res = t.resource.clone();
-    let render = move |o: Value| {
-        if as_table {
-            table::table(&res, &[o], 0, None, &Request::empty())
-        } else {
-            o
-        }
+    let render = move |o: Value| match shape {
+        Rendering::Table => table::table(&res, &[o], 0, None, &Request::empty()),
+        Rendering::Metadata => partial(&o),
+        Rendering::Full => o,
     };
 
     let inner = shared.lock();
@@ -166,6 +168,7 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
         bookmarks,
         deadline: Instant::now() + timeout,
         sent_up_to,
+        closing_marks: !(initial_events && bookmarks),
     };
     tokio::spawn(stream.run(first, render));
     Ok(Reply::Watch(rx))
@@ -179,6 +182,9 @@ struct Stream {
     bookmarks: bool,
     deadline: Instant,
     sent_up_to: u64,
+    /// Whether to send the bookmarks before the deadline; a watch-list that already
+    /// sent its initial-events-end bookmark gets none (as seen from kube-apiserver).
+    closing_marks: bool,
 }
 
 impl Stream {
@@ -195,7 +201,7 @@ impl Stream {
         let mut closing_marks: Vec<Instant> = [2, 1]
             .iter()
             .filter_map(|s| self.deadline.checked_sub(Duration::from_secs(*s)))
-            .filter(|at| *at > Instant::now())
+            .filter(|at| self.closing_marks && *at > Instant::now())
             .collect();
         loop {
             let mark_at = closing_marks

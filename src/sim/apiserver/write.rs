@@ -74,9 +74,15 @@ fn check_kind(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
 impl ApiError {
     fn with_kind_mismatch(self, kind: &str, res: &Resource) -> Self {
         if !kind.is_empty() && kind != res.kind {
+            let internal = if res.group.is_empty() {
+                "core"
+            } else {
+                res.group.as_str()
+            };
             return ApiError::bad_request(format!(
-                "the kind in the body ({kind}) does not match the kind on the URL ({})",
-                res.kind
+                "{kind} in version \"{v}\" cannot be handled as a {want}: converting ({v}.{kind}) to ({internal}.{want}): unknown conversion",
+                v = res.version,
+                want = res.kind
             ));
         }
         self
@@ -130,6 +136,7 @@ fn check_namespace_open(inner: &Inner, t: &Target, name: &str) -> Result<(), Api
 
 /// Defaults plus schema (custom) or built-in validation. Returns warnings.
 fn admit(res: &Resource, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
+    defaults::decode(res, obj)?;
     defaults::apply(res, obj);
     let warnings = glue::admit_custom(res, obj, fv)?;
     let causes = defaults::validate(res, obj);
@@ -241,7 +248,6 @@ pub fn update(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, Api
     let old = inner
         .store
         .get(&key)
-        .cloned()
         .ok_or_else(|| ApiError::not_found(&res, &name))?;
     let new = merge_subresource(&res, t.subresource.as_deref(), &old, body)?;
     let manager = req.manager();
@@ -282,6 +288,12 @@ pub fn merge_subresource(
                     merged.as_object_mut().map(|o| o.remove("status"));
                 }
             }
+            Ok(merged)
+        }
+        Some("finalize") if res.plural == "namespaces" && !res.is_custom() => {
+            let mut merged = old.clone();
+            merged["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+            merged["spec"]["finalizers"] = new["spec"]["finalizers"].clone();
             Ok(merged)
         }
         Some(_) => Err(ApiError::no_route()),
