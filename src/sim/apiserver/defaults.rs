@@ -54,22 +54,11 @@ pub fn apply(res: &Resource, obj: &mut Value) {
         return;
     }
     // Typed objects drop empty optional maps when encoded (Go's `omitempty`).
-    for (parent, key) in [
-        (None, "data"),
-        (None, "binaryData"),
-        (Some("metadata"), "labels"),
-        (Some("metadata"), "annotations"),
-    ] {
-        let holder = match parent {
-            Some(p) => obj.get_mut(p),
-            None => Some(&mut *obj),
-        };
-        if let Some(h) = holder.and_then(Value::as_object_mut)
-            && h.get(key)
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.is_empty())
+    for key in ["data", "binaryData"] {
+        if let Some(o) = obj.as_object_mut()
+            && o.get(key).and_then(Value::as_object).is_some_and(|m| m.is_empty())
         {
-            h.remove(key);
+            o.remove(key);
         }
     }
     match (res.group.as_str(), res.plural.as_str()) {

@@ -131,3 +131,19 @@ pub fn age(timestamp: Option<&str>) -> String {
         s => format!("{}d", s / 86400),
     }
 }
+
+/// Drops empty optional metadata fields, as encoding ObjectMeta does (Go's `omitempty`),
+/// for built-in and custom resources alike.
+pub fn compact_metadata(obj: &mut Value) {
+    if let Some(md) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.retain(|k, v| {
+            let empty = match v {
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                Value::Null => true,
+                _ => false,
+            };
+            !(empty && matches!(k.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"))
+        });
+    }
+}

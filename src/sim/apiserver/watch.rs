@@ -29,11 +29,20 @@ fn line(kind: &str, object: Value) -> Bytes {
 
 struct Filter {
     t: Target,
+    shape: Rendering,
     label: LabelSelector,
     field: FieldSelector,
 }
 
 impl Filter {
+    /// A BOOKMARK's object: the watched kind (or PartialObjectMetadata) with only metadata.
+    fn bookmark(&self, metadata: Value) -> Value {
+        let r = &self.t.resource;
+        match self.shape {
+            Rendering::Metadata => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}),
+            _ => json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": metadata}),
+        }
+    }
     fn matches(&self, o: &Value) -> bool {
         self.label.matches(o) && self.field.matches(o)
     }
@@ -89,13 +98,14 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
     }
     let rv = parse_rv(req)?;
     let (label, field) = selectors(req)?;
+    let shape = rendering(&req.accept);
     let filter = Filter {
         t: t.clone(),
+        shape,
         label,
         field,
     };
     let bookmarks = req.query.flag("allowWatchBookmarks");
-    let shape = rendering(&req.accept);
     let timeout = req
         .query
         .get("timeoutSeconds")
@@ -150,8 +160,8 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
                     .map(|(_, o)| line("ADDED", render(o.clone()))),
             );
             if initial_events && bookmarks {
-                let mark = json!({"kind": r.kind, "apiVersion": r.api_version(),
-                    "metadata": {"resourceVersion": sent_up_to.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
+                let mark = filter.bookmark(json!({"resourceVersion": sent_up_to.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"}}));
                 first.push(line("BOOKMARK", mark));
             }
         }
@@ -228,10 +238,9 @@ impl Stream {
                     } else {
                         next_mark += interval;
                     }
-                    let r = &self.filter.t.resource;
                     // Only what this stream has seen: a client resuming from it misses nothing.
                     let rv = self.sent_up_to;
-                    let mark = json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                    let mark = self.filter.bookmark(json!({"resourceVersion": rv.to_string()}));
                     if self.tx.send(line("BOOKMARK", mark)).await.is_err() {
                         return;
                     }

@@ -33,6 +33,13 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// An object body for `res`; malformed JSON is a 400 naming the expected kind.
+pub fn parse_object(res: &Resource, body: &[u8]) -> Result<Value, ApiError> {
+    parse_json(body).map_err(|e| {
+        ApiError::bad_request(format!("the object provided is unrecognized (must be of type {}): {}", res.kind, e.message))
+    })
+}
+
 fn field_validation(req: &Request) -> FieldValidation {
     match req.query.get("fieldValidation") {
         Some("Strict") => FieldValidation::Strict,
@@ -136,6 +143,7 @@ fn check_namespace_open(inner: &Inner, t: &Target, name: &str) -> Result<(), Api
 
 /// Defaults plus schema (custom) or built-in validation. Returns warnings.
 fn admit(res: &Resource, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
+    meta::compact_metadata(obj);
     defaults::decode(res, obj)?;
     defaults::apply(res, obj);
     let warnings = glue::admit_custom(res, obj, fv)?;
@@ -151,7 +159,7 @@ fn admit(res: &Resource, obj: &mut Value, fv: FieldValidation) -> Result<Vec<Str
 
 pub fn create(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiError> {
     check_body_type(req)?;
-    let obj = parse_json(&req.body)?;
+    let obj = parse_object(&t.resource, &req.body)?;
     create_object(inner, t, req, obj, true)
 }
 
@@ -232,7 +240,7 @@ pub fn update(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, Api
     let res = t.resource.clone();
     let url_name = t.name.clone().unwrap_or_default();
     check_body_type(req)?;
-    let mut body = parse_json(&req.body)?;
+    let mut body = parse_object(&res, &req.body)?;
     if t.subresource.as_deref() == Some("scale") {
         return scale::update(inner, t, req, body);
     }
