@@ -56,7 +56,9 @@ pub fn apply(res: &Resource, obj: &mut Value) {
     // Typed objects drop empty optional maps when encoded (Go's `omitempty`).
     for key in ["data", "binaryData"] {
         if let Some(o) = obj.as_object_mut()
-            && o.get(key).and_then(Value::as_object).is_some_and(|m| m.is_empty())
+            && o.get(key)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.is_empty())
         {
             o.remove(key);
         }

@@ -143,7 +143,11 @@ pub fn compact_metadata(obj: &mut Value) {
                 Value::Null => true,
                 _ => false,
             };
-            !(empty && matches!(k.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"))
+            !(empty
+                && matches!(
+                    k.as_str(),
+                    "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"
+                ))
         });
     }
 }

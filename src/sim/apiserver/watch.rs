@@ -39,7 +39,9 @@ impl Filter {
     fn bookmark(&self, metadata: Value) -> Value {
         let r = &self.t.resource;
         match self.shape {
-            Rendering::Metadata => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}),
+            Rendering::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
+            }
             _ => json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": metadata}),
         }
     }

@@ -36,7 +36,10 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 /// An object body for `res`; malformed JSON is a 400 naming the expected kind.
 pub fn parse_object(res: &Resource, body: &[u8]) -> Result<Value, ApiError> {
     parse_json(body).map_err(|e| {
-        ApiError::bad_request(format!("the object provided is unrecognized (must be of type {}): {}", res.kind, e.message))
+        ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): {}",
+            res.kind, e.message
+        ))
     })
 }
 
