@@ -183,14 +183,12 @@ pub fn validate(res: &Resource, obj: &Value) -> Vec<Cause> {
                 }
             }
         }
-        ("events.k8s.io", "events") => {
-            if obj["eventTime"].is_null() {
-                causes.push(Cause::new(
-                    "FieldValueRequired",
-                    "Required value",
-                    Some("eventTime"),
-                ));
-            }
+        ("events.k8s.io", "events") if obj["eventTime"].is_null() => {
+            causes.push(Cause::new(
+                "FieldValueRequired",
+                "Required value",
+                Some("eventTime"),
+            ));
         }
         _ => {}
     }

@@ -128,11 +128,13 @@ fn step(inner: &mut Inner) -> bool {
             }
         }
         let owners = owner_uids(obj);
-        if !owners.is_empty() && !terminating && owners.iter().all(|(u, _)| !live.contains(u)) {
-            if let Some(res) = inner.registry.find_plural(&key.group, &key.resource) {
-                delete_object(inner, &res, key, obj, Propagation::Background, false);
-                return true;
-            }
+        if !owners.is_empty()
+            && !terminating
+            && owners.iter().all(|(u, _)| !live.contains(u))
+            && let Some(res) = inner.registry.find_plural(&key.group, &key.resource)
+        {
+            delete_object(inner, &res, key, obj, Propagation::Background, false);
+            return true;
         }
         if key.resource == "namespaces" && key.group.is_empty() && terminating {
             let contents: Vec<&(ObjKey, Value)> = all

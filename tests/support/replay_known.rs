@@ -2,7 +2,7 @@
 // List the current differences with
 // `REPLAY_VERBOSE=1 cargo test --test sim_apiserver_replay -- --nocapture`.
 
-type Excused = std::collections::HashMap<(&'static str, usize), &'static str>;
+pub type Excused = std::collections::HashMap<(&'static str, usize), &'static str>;
 
 fn add(map: &mut Excused, scenario: &'static str, indices: &[usize], reason: &'static str) {
     for i in indices {
@@ -13,7 +13,7 @@ fn add(map: &mut Excused, scenario: &'static str, indices: &[usize], reason: &'s
 /// Exchanges that differ only because `sim::objects` (strategic merge, server-side apply,
 /// managedFields, CRD schema pruning/validation) is still a stub on this branch; they
 /// are expected to replay once it is merged (the test then says to drop them).
-fn needs_objects() -> Excused {
+pub fn needs_objects() -> Excused {
     let mut m = Excused::new();
     add(
         &mut m,
@@ -76,7 +76,7 @@ fn needs_objects() -> Excused {
 }
 
 /// Lasting differences from kube-apiserver (the module docs of `sim::apiserver` list them).
-fn known_differences() -> Excused {
+pub fn known_differences() -> Excused {
     let mut m = Excused::new();
     add(
         &mut m,
