@@ -47,8 +47,9 @@ spec:
       weight: 10
 "#;
 
-/// kubectl against kube-apiserver: apply CRDs (ours and Gateway API's HTTPRoute), apply a
-/// custom object, read it as JSON, patch it, see it in `get` columns, delete it.
+/// kubectl against kube-apiserver: apply CRDs (ours and Gateway API's HTTPRoute) with
+/// kubectl's default validation, apply a custom object, read it as JSON, patch it, see it
+/// in `get` columns, delete it.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_applies_crds_and_manages_a_custom_object() {
     let (server, _client) = cluster::start().await;
@@ -62,7 +63,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     );
     let applied = ok(
         &kc,
-        &["apply", "--validate=false", "-f", crds, "-f", routes],
+        &["apply", "-f", crds, "-f", routes],
     );
     assert!(
         applied.contains("rollouts.portcullis.dev created"),
@@ -76,7 +77,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     std::fs::write(&route, ROUTE).unwrap();
     let created = ok(
         &kc,
-        &["apply", "--validate=false", "-f", route.to_str().unwrap()],
+        &["apply", "-f", route.to_str().unwrap()],
     );
     assert!(
         created.contains("httproute.gateway.networking.k8s.io/auth-api created"),
@@ -134,7 +135,7 @@ async fn kubectl_get_watch_prints_changes() {
     .unwrap();
     ok(
         &kc,
-        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
+        &["apply", "-f", cm.to_str().unwrap()],
     );
     let mut watch = Command::new(KUBECTL)
         .arg("--kubeconfig")
@@ -226,4 +227,42 @@ fn local_cluster_command_serves_until_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+const ROLLOUT: &str = r#"
+apiVersion: portcullis.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: auth-api
+  namespace: default
+spec:
+  workloadRef: {name: auth-api}
+  service: auth-api
+  traffic: {replicas: {}}
+  steps:
+  - setWeight: 5
+  - pause: {}
+"#;
+
+/// kube-apiserver renders a CRD's additionalPrinterColumns for `kubectl get`; status
+/// written through `/status` shows in them.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_get_prints_the_rollout_printer_columns() {
+    let (server, _client) = cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kc).unwrap();
+    ok(&kc, &["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml")]);
+    let rollout = dir.path().join("rollout.yaml");
+    std::fs::write(&rollout, ROLLOUT).unwrap();
+    ok(&kc, &["apply", "-f", rollout.to_str().unwrap()]);
+    let status = r#"{"status":{"phase":"Progressing","stepLabel":"1/2 setWeight 5","effectiveWeight":5}}"#;
+    ok(&kc, &["patch", "rollout", "auth-api", "--subresource=status", "--type=merge", "-p", status]);
+    let table = ok(&kc, &["get", "rollouts"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"], "{table}");
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("auth-api") && row.contains("Progressing") && row.contains("1/2 setWeight 5"), "{table}");
+    server.shutdown().await;
 }

@@ -3,7 +3,7 @@
 use super::routes::{self, Query, Route, Unrouted};
 use super::state::Shared;
 use super::status::ApiError;
-use super::{delete, discovery, patch, read, watch, write};
+use super::{delete, discovery, openapi, patch, read, watch, write};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Response, StatusCode, header};
@@ -167,6 +167,13 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
         Route::Group(g) => return Reply::json(200, discovery::group(&shared.lock().registry, &g)),
         Route::GroupVersion(g, v) => {
             return Reply::json(200, discovery::resources(&shared.lock().registry, &g, &v));
+        }
+        Route::OpenApi(None) => return Reply::json(200, openapi::root(&shared.lock().registry)),
+        Route::OpenApi(Some((g, v))) => {
+            return match openapi::group_version(&shared.lock().registry, &g, &v) {
+                Some(doc) => Reply::json(200, doc),
+                None => Reply::Text(404, "404 page not found\n".into()),
+            };
         }
         Route::Resource(t) => t,
     };

@@ -45,6 +45,7 @@ mod http;
 pub mod kubeconfig;
 mod meta;
 mod objects_glue;
+mod openapi;
 mod patch;
 mod read;
 pub mod resources;
