@@ -61,10 +61,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gateway-api-httproutes.yaml"
     );
-    let applied = ok(
-        &kc,
-        &["apply", "-f", crds, "-f", routes],
-    );
+    let applied = ok(&kc, &["apply", "-f", crds, "-f", routes]);
     assert!(
         applied.contains("rollouts.portcullis.dev created"),
         "{applied}"
@@ -75,10 +72,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     );
     let route = dir.path().join("route.yaml");
     std::fs::write(&route, ROUTE).unwrap();
-    let created = ok(
-        &kc,
-        &["apply", "-f", route.to_str().unwrap()],
-    );
+    let created = ok(&kc, &["apply", "-f", route.to_str().unwrap()]);
     assert!(
         created.contains("httproute.gateway.networking.k8s.io/auth-api created"),
         "{created}"
@@ -133,10 +127,7 @@ async fn kubectl_get_watch_prints_changes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  k: '1'\n",
     )
     .unwrap();
-    ok(
-        &kc,
-        &["apply", "-f", cm.to_str().unwrap()],
-    );
+    ok(&kc, &["apply", "-f", cm.to_str().unwrap()]);
     let mut watch = Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(&kc)
@@ -252,17 +243,45 @@ async fn kubectl_get_prints_the_rollout_printer_columns() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kc).unwrap();
-    ok(&kc, &["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml")]);
+    ok(
+        &kc,
+        &[
+            "apply",
+            "-f",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml"),
+        ],
+    );
     let rollout = dir.path().join("rollout.yaml");
     std::fs::write(&rollout, ROLLOUT).unwrap();
     ok(&kc, &["apply", "-f", rollout.to_str().unwrap()]);
-    let status = r#"{"status":{"phase":"Progressing","stepLabel":"1/2 setWeight 5","effectiveWeight":5}}"#;
-    ok(&kc, &["patch", "rollout", "auth-api", "--subresource=status", "--type=merge", "-p", status]);
+    let status =
+        r#"{"status":{"phase":"Progressing","stepLabel":"1/2 setWeight 5","effectiveWeight":5}}"#;
+    ok(
+        &kc,
+        &[
+            "patch",
+            "rollout",
+            "auth-api",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
     let table = ok(&kc, &["get", "rollouts"]);
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"], "{table}");
+    assert_eq!(
+        header,
+        ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"],
+        "{table}"
+    );
     let row = lines.next().unwrap();
-    assert!(row.starts_with("auth-api") && row.contains("Progressing") && row.contains("1/2 setWeight 5"), "{table}");
+    assert!(
+        row.starts_with("auth-api")
+            && row.contains("Progressing")
+            && row.contains("1/2 setWeight 5"),
+        "{table}"
+    );
     server.shutdown().await;
 }

@@ -10,7 +10,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
 
-fn api_error(e: kube::Error) -> kube::core::ErrorResponse {
+fn api_error(e: kube::Error) -> kube::core::Status {
     match e {
         kube::Error::Api(s) => *s,
         other => panic!("expected an API error, got {other}"),
@@ -25,13 +25,44 @@ async fn server_side_apply_conflicts_unless_forced() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let applied = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"shared": v}});
-    api.patch("ssa", &PatchParams::apply("manager-a"), &Patch::Apply(applied("a"))).await.unwrap();
-    let err = api_error(api.patch("ssa", &PatchParams::apply("manager-b"), &Patch::Apply(applied("b"))).await.unwrap_err());
+    api.patch(
+        "ssa",
+        &PatchParams::apply("manager-a"),
+        &Patch::Apply(applied("a")),
+    )
+    .await
+    .unwrap();
+    let err = api_error(
+        api.patch(
+            "ssa",
+            &PatchParams::apply("manager-b"),
+            &Patch::Apply(applied("b")),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
-    assert!(err.message.contains("conflict with \"manager-a\""), "{}", err.message);
-    let forced = api.patch("ssa", &PatchParams::apply("manager-b").force(), &Patch::Apply(applied("b"))).await.unwrap();
+    assert!(
+        err.message.contains("conflict with \"manager-a\""),
+        "{}",
+        err.message
+    );
+    let forced = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("manager-b").force(),
+            &Patch::Apply(applied("b")),
+        )
+        .await
+        .unwrap();
     assert_eq!(forced.data.unwrap()["shared"], "b");
-    let managers: Vec<String> = forced.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
+    let managers: Vec<String> = forced
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
     assert!(managers.contains(&"manager-b".to_string()), "{managers:?}");
     server.shutdown().await;
 }
@@ -42,10 +73,23 @@ async fn server_side_apply_conflicts_unless_forced() {
 async fn create_records_managed_fields_for_the_field_manager() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "mf"}, "data": {"k": "v"}})).unwrap();
-    let created = api.create(&PostParams { field_manager: Some("writer".into()), ..Default::default() }, &cm).await.unwrap();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "mf"}, "data": {"k": "v"}})).unwrap();
+    let created = api
+        .create(
+            &PostParams {
+                field_manager: Some("writer".into()),
+                ..Default::default()
+            },
+            &cm,
+        )
+        .await
+        .unwrap();
     let entry = &created.metadata.managed_fields.unwrap()[0];
-    assert_eq!((entry.manager.as_deref(), entry.operation.as_deref()), (Some("writer"), Some("Update")));
+    assert_eq!(
+        (entry.manager.as_deref(), entry.operation.as_deref()),
+        (Some("writer"), Some("Update"))
+    );
     server.shutdown().await;
 }
 
@@ -63,8 +107,19 @@ async fn strategic_merge_patch_merges_containers_by_name() {
     .unwrap();
     api.create(&PostParams::default(), &d).await.unwrap();
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "busybox:1.37"}]}}}});
-    let patched = api.patch("web", &PatchParams::default(), &Patch::Strategic(&patch)).await.unwrap();
-    let images: Vec<String> = patched.spec.template.spec.unwrap().containers.into_iter().map(|c| c.image.unwrap()).collect();
+    let patched = api
+        .patch("web", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    let images: Vec<String> = patched
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.image.unwrap())
+        .collect();
     assert_eq!(images, ["nginx:1.27", "busybox:1.37"]);
     server.shutdown().await;
 }
@@ -83,10 +138,19 @@ async fn custom_resource_schema_violation_is_invalid() {
     .unwrap();
     crds.create(&PostParams::default(), &crd).await.unwrap();
     let gvk = GroupVersionKind::gvk("tx.example.com", "v1", "Widget");
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &ApiResource::from_gvk_with_plural(&gvk, "widgets"));
+    let widgets: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        "default",
+        &ApiResource::from_gvk_with_plural(&gvk, "widgets"),
+    );
     let mut w = DynamicObject::new("big", &ApiResource::from_gvk_with_plural(&gvk, "widgets"));
     w.data = json!({"spec": {"replicas": 50}});
-    let err = api_error(widgets.create(&PostParams::default(), &w).await.unwrap_err());
+    let err = api_error(
+        widgets
+            .create(&PostParams::default(), &w)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
     assert!(err.message.contains("spec.replicas"), "{}", err.message);
     server.shutdown().await;

@@ -3,7 +3,7 @@
 use super::routes::{self, Query, Route, Unrouted};
 use super::state::Shared;
 use super::status::ApiError;
-use super::{delete, discovery, openapi, patch, read, watch, write};
+use super::{delete, discovery, openapi, patch, read, update, watch, write};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Response, StatusCode, header};
@@ -185,7 +185,7 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
             let mut inner = shared.lock();
             let r = match (method, named) {
                 (&Method::POST, false) => write::create(&mut inner, &t, &req),
-                (&Method::PUT, true) => write::update(&mut inner, &t, &req),
+                (&Method::PUT, true) => update::update(&mut inner, &t, &req),
                 (&Method::PATCH, true) => patch::patch(&mut inner, &t, &req),
                 (&Method::DELETE, true) => delete::delete(&mut inner, &t, &req),
                 (&Method::DELETE, false) => delete::delete_collection(&mut inner, &t, &req),

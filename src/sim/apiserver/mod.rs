@@ -71,6 +71,7 @@ mod state;
 mod status;
 mod store;
 mod table;
+mod update;
 mod watch;
 mod write;
 

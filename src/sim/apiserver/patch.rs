@@ -5,7 +5,8 @@ use super::routes::Target;
 use super::scale;
 use super::state::Inner;
 use super::status::{ApiError, Cause};
-use super::write::{self, commit_update, merge_subresource, parse_json};
+use super::update::{commit_update, merge_subresource};
+use super::write::{self, parse_json};
 use serde_json::{Value, json};
 
 const APPLY: &str = "application/apply-patch+yaml";

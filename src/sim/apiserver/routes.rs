@@ -49,8 +49,12 @@ pub fn parse(path: &str, registry: &Registry) -> Result<Route, Unrouted> {
         ["healthz" | "readyz" | "livez"] => return Ok(Route::Health),
         ["api"] => return Ok(Route::CoreVersions),
         ["openapi", "v3"] => return Ok(Route::OpenApi(None)),
-        ["openapi", "v3", "api", v] => return Ok(Route::OpenApi(Some((String::new(), v.to_string())))),
-        ["openapi", "v3", "apis", g, v] => return Ok(Route::OpenApi(Some((g.to_string(), v.to_string())))),
+        ["openapi", "v3", "api", v] => {
+            return Ok(Route::OpenApi(Some((String::new(), v.to_string()))));
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return Ok(Route::OpenApi(Some((g.to_string(), v.to_string()))));
+        }
         ["apis"] => return Ok(Route::Groups),
         ["apis", g] if registry.groups().iter().any(|(name, _)| name == g) => {
             return Ok(Route::Group(g.to_string()));

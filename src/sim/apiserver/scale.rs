@@ -7,7 +7,7 @@ use super::routes::Target;
 use super::selectors::LabelSelector;
 use super::state::Inner;
 use super::status::ApiError;
-use super::write::commit_update;
+use super::update::commit_update;
 use serde_json::{Value, json};
 
 /// The Scale object of `obj`; 404 when the resource has no scale subresource.
