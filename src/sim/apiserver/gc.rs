@@ -7,7 +7,7 @@ use super::meta::finalizers;
 use super::state::{Inner, Shared};
 use super::store::ObjKey;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub async fn run(shared: Arc<Shared>) {
@@ -56,7 +56,8 @@ fn save(inner: &mut Inner, key: &ObjKey, new: Value) {
     }
 }
 
-/// One pass at a time until nothing changes.
+/// Passes until nothing changes (each pass may unblock the next: a dependent gone lets
+/// its foreground owner go).
 pub fn sweep(inner: &mut Inner) {
     for _ in 0..100 {
         if !step(inner) {
@@ -65,99 +66,156 @@ pub fn sweep(inner: &mut Inner) {
     }
 }
 
+fn is_terminating(o: &Value) -> bool {
+    !o["metadata"]["deletionTimestamp"].is_null()
+}
+
+fn uid_of(o: &Value) -> String {
+    o["metadata"]["uid"].as_str().unwrap_or("").to_string()
+}
+
+/// One pass over the objects the controllers care about: those with ownerReferences,
+/// those held by the orphan or foregroundDeletion finalizers, and terminating namespaces.
 fn step(inner: &mut Inner) -> bool {
-    let all: Vec<(ObjKey, Value)> = inner
+    let live: HashSet<String> = inner.store.all().map(|(_, o)| uid_of(o)).collect();
+    let candidates: Vec<ObjKey> = inner
         .store
         .all()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, o)| {
+            !owner_uids(o).is_empty()
+                || (is_terminating(o)
+                    && finalizers(o).iter().any(|f| f == ORPHAN || f == FOREGROUND))
+                || (k.group.is_empty() && k.resource == "namespaces" && is_terminating(o))
+        })
+        .map(|(k, _)| k.clone())
         .collect();
-    let live: HashSet<String> = all
-        .iter()
-        .filter_map(|(_, o)| o["metadata"]["uid"].as_str().map(String::from))
-        .collect();
-    let uid_of = |o: &Value| o["metadata"]["uid"].as_str().unwrap_or("").to_string();
-    for (key, obj) in &all {
-        let terminating = !obj["metadata"]["deletionTimestamp"].is_null();
-        let fins = finalizers(obj);
-        let uid = uid_of(obj);
-        let dependents: Vec<&(ObjKey, Value)> = all
-            .iter()
-            .filter(|(_, d)| owner_uids(d).iter().any(|(u, _)| *u == uid))
+    let mut dependents: HashMap<String, Vec<ObjKey>> = HashMap::new();
+    for key in &candidates {
+        for (owner, _) in inner
+            .store
+            .get(key)
+            .map(|o| owner_uids(&o))
+            .unwrap_or_default()
+        {
+            dependents.entry(owner).or_default().push(key.clone());
+        }
+    }
+    let mut changed = false;
+    for key in &candidates {
+        // Earlier changes in this pass may have touched or removed it: act on what is stored.
+        let Some(obj) = inner.store.get(key) else {
+            continue;
+        };
+        let uid = uid_of(&obj);
+        let mine: Vec<(ObjKey, Value)> = dependents
+            .get(&uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| Some((k.clone(), inner.store.get(k)?)))
             .collect();
+        let terminating = is_terminating(&obj);
+        let fins = finalizers(&obj);
         if terminating && fins.iter().any(|f| f == ORPHAN) {
-            for (dkey, dep) in &dependents {
-                let mut d = dep.clone();
-                let refs: Vec<Value> = d["metadata"]["ownerReferences"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|r| r["uid"] != uid.as_str())
-                    .collect();
-                if refs.is_empty() {
-                    d["metadata"]
-                        .as_object_mut()
-                        .map(|m| m.remove("ownerReferences"));
-                } else {
-                    d["metadata"]["ownerReferences"] = json!(refs);
-                }
-                inner.store.put(dkey.clone(), d);
-            }
-            save(inner, key, without_finalizer(obj, ORPHAN));
-            return true;
+            changed |= orphan(inner, key, &obj, &uid, &mine);
+        } else if terminating && fins.iter().any(|f| f == FOREGROUND) {
+            changed |= foreground(inner, key, &obj, &uid, &mine);
+        } else if terminating && key.group.is_empty() && key.resource == "namespaces" {
+            changed |= empty_namespace(inner, key);
         }
-        if terminating && fins.iter().any(|f| f == FOREGROUND) {
-            let mut changed = false;
-            for (dkey, dep) in &dependents {
-                if dep["metadata"]["deletionTimestamp"].is_null()
-                    && let Some(res) = inner.registry.find_plural(&dkey.group, &dkey.resource)
-                {
-                    delete_object(inner, &res, dkey, dep, Propagation::Foreground, false);
-                    changed = true;
-                }
-            }
-            let blocking = dependents
-                .iter()
-                .any(|(_, d)| owner_uids(d).iter().any(|(u, block)| *u == uid && *block));
-            if !blocking {
-                save(inner, key, without_finalizer(obj, FOREGROUND));
-                return true;
-            }
-            if changed {
-                return true;
-            }
-        }
-        let owners = owner_uids(obj);
+        let owners = owner_uids(&obj);
         if !owners.is_empty()
-            && !terminating
+            && !is_terminating(&obj)
             && owners.iter().all(|(u, _)| !live.contains(u))
             && let Some(res) = inner.registry.find_plural(&key.group, &key.resource)
         {
-            delete_object(inner, &res, key, obj, Propagation::Background, false);
-            return true;
-        }
-        if key.resource == "namespaces" && key.group.is_empty() && terminating {
-            let contents: Vec<&(ObjKey, Value)> = all
-                .iter()
-                .filter(|(k, _)| k.namespace == key.name)
-                .collect();
-            if contents.is_empty() {
-                inner.store.remove(key);
-                return true;
-            }
-            let mut changed = false;
-            for (ckey, c) in contents {
-                if c["metadata"]["deletionTimestamp"].is_null()
-                    && let Some(res) = inner.registry.find_plural(&ckey.group, &ckey.resource)
-                {
-                    delete_object(inner, &res, ckey, c, Propagation::Background, false);
-                    changed = true;
-                }
-            }
-            if changed {
-                return true;
-            }
+            delete_object(inner, &res, key, &obj, Propagation::Background, false);
+            changed = true;
         }
     }
-    false
+    changed
+}
+
+/// Orphan propagation: strip the owner from its dependents, then let the owner go.
+fn orphan(
+    inner: &mut Inner,
+    key: &ObjKey,
+    obj: &Value,
+    uid: &str,
+    dependents: &[(ObjKey, Value)],
+) -> bool {
+    for (dkey, dep) in dependents {
+        let mut d = dep.clone();
+        let refs: Vec<Value> = d["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r["uid"] != uid)
+            .collect();
+        if refs.is_empty() {
+            d["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("ownerReferences"));
+        } else {
+            d["metadata"]["ownerReferences"] = json!(refs);
+        }
+        inner.store.put(dkey.clone(), d);
+    }
+    save(inner, key, without_finalizer(obj, ORPHAN));
+    true
+}
+
+/// Foreground propagation: delete the dependents; the owner goes once none that blocks
+/// owner deletion is left.
+fn foreground(
+    inner: &mut Inner,
+    key: &ObjKey,
+    obj: &Value,
+    uid: &str,
+    dependents: &[(ObjKey, Value)],
+) -> bool {
+    let mut changed = false;
+    for (dkey, dep) in dependents {
+        if !is_terminating(dep)
+            && let Some(res) = inner.registry.find_plural(&dkey.group, &dkey.resource)
+        {
+            delete_object(inner, &res, dkey, dep, Propagation::Foreground, false);
+            changed = true;
+        }
+    }
+    let blocking = dependents.iter().any(|(k, _)| {
+        inner
+            .store
+            .get(k)
+            .is_some_and(|d| owner_uids(&d).iter().any(|(u, block)| u == uid && *block))
+    });
+    if !blocking {
+        save(inner, key, without_finalizer(obj, FOREGROUND));
+        changed = true;
+    }
+    changed
+}
+
+/// The namespace controller: delete everything in a terminating namespace, then it.
+fn empty_namespace(inner: &mut Inner, key: &ObjKey) -> bool {
+    let contents: Vec<(ObjKey, Value)> = inner
+        .store
+        .all()
+        .filter(|(k, _)| k.namespace == key.name)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if contents.is_empty() {
+        inner.store.remove(key);
+        return true;
+    }
+    let mut changed = false;
+    for (ckey, c) in contents {
+        if !is_terminating(&c)
+            && let Some(res) = inner.registry.find_plural(&ckey.group, &ckey.resource)
+        {
+            delete_object(inner, &res, &ckey, &c, Propagation::Background, false);
+            changed = true;
+        }
+    }
+    changed
 }

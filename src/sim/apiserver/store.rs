@@ -131,16 +131,30 @@ impl Store {
         resource: &str,
         namespace: Option<&str>,
     ) -> Vec<(ObjKey, Value)> {
-        let (sgroup, sresource) = storage_of(group, resource);
-        self.objects
-            .iter()
-            .filter(|(k, _)| {
-                k.group == sgroup
-                    && k.resource == sresource
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-            })
+        self.stored(group, resource, namespace)
             .map(|(k, v)| (k.clone(), view(group, resource, v.clone())))
             .collect()
+    }
+    /// The stored objects of a resource: a range of the key order, not a scan.
+    fn stored<'a>(
+        &'a self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a ObjKey, &'a Value)> + 'a {
+        let (sgroup, sresource) = storage_of(group, resource);
+        let (sgroup, sresource) = (sgroup.to_string(), sresource.to_string());
+        let start = ObjKey {
+            group: sgroup.clone(),
+            resource: sresource.clone(),
+            namespace: namespace.unwrap_or("").to_string(),
+            name: String::new(),
+        };
+        self.objects.range(start..).take_while(move |(k, _)| {
+            k.group == sgroup
+                && k.resource == sresource
+                && namespace.is_none_or(|ns| k.namespace == ns)
+        })
     }
     /// Stores `obj` under a fresh resourceVersion and returns what was stored.
     pub fn put(&mut self, key: ObjKey, obj: Value) -> Value {
@@ -215,13 +229,7 @@ impl Store {
         let later = self.events_since(rv)?;
         let (sgroup, sresource) = storage_of(group, resource);
         let mut state: BTreeMap<ObjKey, Value> = self
-            .objects
-            .iter()
-            .filter(|(k, _)| {
-                k.group == sgroup
-                    && k.resource == sresource
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-            })
+            .stored(group, resource, namespace)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for e in later.iter().rev() {
@@ -245,5 +253,113 @@ impl Store {
     pub fn compact(&mut self) {
         self.log.clear();
         self.floor = self.rv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(resource: &str, name: &str) -> ObjKey {
+        ObjKey {
+            group: String::new(),
+            resource: resource.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn cm(name: &str, v: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "ns"}, "data": {"k": v}})
+    }
+
+    /// etcd semantics: one global revision, bumped by every write including deletes; the
+    /// DELETED event carries the last state at the deletion's revision.
+    #[test]
+    fn every_write_bumps_the_global_resource_version() {
+        let mut s = Store::new(100);
+        let a = s.put(key("configmaps", "a"), cm("a", "1"));
+        let b = s.put(key("configmaps", "b"), cm("b", "1"));
+        assert_eq!(
+            (
+                a["metadata"]["resourceVersion"].as_str(),
+                b["metadata"]["resourceVersion"].as_str()
+            ),
+            (Some("1"), Some("2"))
+        );
+        s.remove(&key("configmaps", "a"));
+        let events = s.events_since(2).unwrap();
+        assert_eq!(
+            (
+                events.len(),
+                events[0].kind,
+                events[0].object["metadata"]["resourceVersion"].as_str()
+            ),
+            (1, EventType::Deleted, Some("3"))
+        );
+        assert_eq!(events[0].object["data"]["k"], "1");
+    }
+
+    /// A watch from a revision older than the kept history gets 410 (too old resource version).
+    #[test]
+    fn bounded_history_expires_old_resource_versions() {
+        let mut s = Store::new(2);
+        for i in 0..3 {
+            s.put(key("configmaps", "a"), cm("a", &i.to_string()));
+        }
+        assert_eq!(
+            s.events_since(0).unwrap_err(),
+            TooOld {
+                requested: 0,
+                oldest: 1
+            }
+        );
+        assert_eq!(s.events_since(1).unwrap().len(), 2);
+        s.compact();
+        assert!(s.events_since(2).is_err());
+        assert!(s.events_since(3).unwrap().is_empty());
+    }
+
+    /// resourceVersionMatch=Exact lists the state as it was at that revision.
+    #[test]
+    fn list_at_a_past_revision_undoes_later_writes() {
+        let mut s = Store::new(100);
+        s.put(key("configmaps", "a"), cm("a", "1"));
+        s.put(key("configmaps", "a"), cm("a", "2"));
+        s.put(key("configmaps", "b"), cm("b", "1"));
+        let at1 = s.list_at("", "configmaps", Some("ns"), 1).unwrap();
+        assert_eq!(at1.len(), 1);
+        assert_eq!(at1[0]["data"]["k"], "1");
+        assert_eq!(s.list("", "configmaps", Some("ns")).len(), 2);
+    }
+
+    /// kube-apiserver keeps one storage for core/v1 and events.k8s.io/v1 Events.
+    #[test]
+    fn events_of_both_apis_share_storage() {
+        let mut s = Store::new(100);
+        let new_api = ObjKey {
+            group: "events.k8s.io".into(),
+            ..key("events", "e")
+        };
+        let body = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e", "namespace": "ns"},
+            "regarding": {"kind": "Pod", "name": "p"}, "note": "hello", "reportingController": "me", "eventTime": "2026-11-25T12:00:00.000000Z"});
+        let answered = s.put(new_api.clone(), body);
+        assert_eq!(
+            (
+                answered["note"].as_str(),
+                answered["deprecatedSource"].clone()
+            ),
+            (Some("hello"), json!({}))
+        );
+        let core = s.get(&key("events", "e")).unwrap();
+        assert_eq!(
+            (
+                core["message"].as_str(),
+                core["involvedObject"]["name"].as_str(),
+                core["reportingComponent"].as_str()
+            ),
+            (Some("hello"), Some("p"), Some("me"))
+        );
+        assert_eq!(s.list("events.k8s.io", "events", None).len(), 1);
     }
 }
