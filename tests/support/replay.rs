@@ -156,16 +156,61 @@ pub fn normalize(v: &Value) -> Value {
     }
 }
 
-/// Discovery answers list groups and resources this server does not serve: keep only the
-/// recorded entries the server also answered.
+/// Discovery answers list groups, resources and subresources this server does not serve:
+/// keep only the recorded entries the server also answered (legacy and aggregated forms).
 pub fn restrict_discovery(expected: &mut Value, actual: &Value) {
-    for list in ["resources", "groups"] {
-        let Some(have) = actual[list].as_array() else {
-            continue;
+    restrict(expected, actual, "resources", "name");
+    restrict(expected, actual, "groups", "name");
+    if expected["kind"] == "APIGroupDiscoveryList" {
+        let name = |v: &Value| v["metadata"]["name"].clone();
+        let have: Vec<Value> = actual["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(name)
+            .collect();
+        let Some(items) = expected["items"].as_array_mut() else {
+            return;
         };
-        let names: Vec<&Value> = have.iter().map(|e| &e["name"]).collect();
-        if let Some(e) = expected[list].as_array_mut() {
-            e.retain(|entry| names.contains(&&entry["name"]));
+        items.retain(|i| have.contains(&name(i)));
+        for item in items {
+            let theirs = actual["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| name(a) == name(item))
+                .cloned()
+                .unwrap_or_default();
+            for (v, av) in item["versions"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .zip(theirs["versions"].as_array().into_iter().flatten())
+            {
+                restrict(v, av, "resources", "resource");
+                for (r, ar) in v["resources"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                    .zip(av["resources"].as_array().into_iter().flatten())
+                {
+                    if ar.get("subresources").is_none() {
+                        // None served: the recorded ones are all of resources we lack.
+                        r.as_object_mut().map(|o| o.remove("subresources"));
+                    }
+                    restrict(r, ar, "subresources", "subresource");
+                }
+            }
         }
+    }
+}
+
+fn restrict(expected: &mut Value, actual: &Value, list: &str, key: &str) {
+    let Some(have) = actual[list].as_array() else {
+        return;
+    };
+    let names: Vec<&Value> = have.iter().map(|e| &e[key]).collect();
+    if let Some(e) = expected[list].as_array_mut() {
+        e.retain(|entry| names.contains(&&entry[key]));
     }
 }

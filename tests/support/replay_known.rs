@@ -98,12 +98,6 @@ pub fn known_differences() -> Excused {
     );
     add(
         &mut m,
-        "01-discovery",
-        &[7, 8],
-        "no aggregated discovery: the legacy documents are answered, clients fall back to them",
-    );
-    add(
-        &mut m,
         "02-configmap-crud",
         &[23],
         "a bad continue token's error text comes from serde_json, not Go's encoding/json",

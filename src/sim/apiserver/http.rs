@@ -65,6 +65,8 @@ pub enum Reply {
         warnings: Vec<String>,
     },
     Text(u16, String),
+    /// JSON with a media type of its own (aggregated discovery).
+    Typed(u16, Value, &'static str),
     Watch(mpsc::Receiver<Bytes>),
 }
 
@@ -162,6 +164,13 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
     let t = match route {
         Route::Version => return Reply::json(200, discovery::version()),
         Route::Health => return Reply::Text(200, "ok".into()),
+        Route::CoreVersions | Route::Groups if discovery::wants_aggregated(&req.accept) => {
+            let body = discovery::aggregated(
+                &shared.lock().registry,
+                matches!(route, Route::CoreVersions),
+            );
+            return Reply::Typed(200, body, discovery::AGGREGATED);
+        }
         Route::CoreVersions => return Reply::json(200, discovery::core_versions(&req.host)),
         Route::Groups => return Reply::json(200, discovery::groups(&shared.lock().registry)),
         Route::Group(g) => return Reply::json(200, discovery::group(&shared.lock().registry, &g)),
@@ -239,6 +248,11 @@ fn encode(reply: Reply, accept: &str) -> Response<Body> {
             }
             b.body(full(Bytes::from(bytes))).expect("valid response")
         }
+        Reply::Typed(code, body, ct) => builder(code, ct)
+            .body(full(Bytes::from(
+                serde_json::to_vec(&body).expect("JSON serializes"),
+            )))
+            .expect("valid response"),
         Reply::Text(code, text) => builder(code, "text/plain; charset=utf-8")
             .body(full(Bytes::from(text)))
             .expect("valid response"),

@@ -2,7 +2,7 @@
 //! A test double for the operator, the CLI and kubectl, held to a real kube-apiserver by
 //! the recorded transcripts in `tests/fixtures/apiserver-transcripts/`.
 //!
-//! What it does: discovery (legacy, not aggregated), generic storage of the built-in kinds
+//! What it does: discovery (legacy and aggregated), generic storage of the built-in kinds
 //! in [`resources`] and of CRD-defined kinds once the CRD is Established, get/list (label
 //! and field selectors, `limit`/`continue`, `resourceVersion`/`resourceVersionMatch`),
 //! create/update/delete, `/status` and `/scale`, JSON merge and JSON patches, strategic
@@ -33,10 +33,9 @@
 //!   with no dependents completes instead of staying forever as in the API-server-only
 //!   recording; namespace contents go at once and no namespace status conditions are
 //!   written. No other controller runs (Deployments make no ReplicaSets here).
-//! - Discovery is the legacy documents only (clients fall back from the aggregated
-//!   `APIGroupDiscoveryList`); OpenAPI v3 documents declare only the operations and the
-//!   `fieldValidation` parameter, so kubectl leaves validation to the server, which checks
-//!   unknown fields of custom resources (by their schema) but not of built-in kinds.
+//! - OpenAPI v3 documents declare only each kind's operations and the `fieldValidation`
+//!   parameter, so kubectl leaves validation to the server, which checks unknown fields
+//!   of custom resources (by their schema) but not of built-in kinds; no OpenAPI v2.
 //! - Built-in validation covers only the rules in `defaults::validate` (names, replicas,
 //!   selectors, lease durations, TLS Secrets, events.k8s.io eventTime) and decoding only
 //!   those in `defaults::decode` (base64 Secret data, MicroTime precision).
