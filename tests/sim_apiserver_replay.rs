@@ -19,7 +19,8 @@ const DIR: &str = concat!(
     "/tests/fixtures/apiserver-transcripts"
 );
 
-/// Watches longer than this are not replayed (a unit test does not wait 75 s).
+/// Watches that must run to their end (bookmarks recorded) and are longer than this are
+/// not replayed (a test does not wait 75 s).
 const MAX_WATCH_SECONDS: u64 = 6;
 
 struct Outcome {
@@ -28,11 +29,22 @@ struct Outcome {
     failures: Vec<(usize, String)>,
 }
 
+/// How a recorded watch is read back: until the server ends it (when bookmarks were
+/// recorded: their timing matters), or until as many events as recorded have arrived,
+/// plus a short grace for unexpected extra ones.
+#[derive(Clone, Copy)]
+struct WatchRead {
+    events: usize,
+    to_the_end: bool,
+    seconds: u64,
+}
+
 async fn send(
     http: &reqwest::Client,
     base: &str,
     mapper: &replay::Mapper,
     req: &Value,
+    watch: WatchRead,
 ) -> (u16, Value, String) {
     let method = reqwest::Method::from_bytes(req["method"].as_str().unwrap().as_bytes()).unwrap();
     let path = mapper.path(req["path"].as_str().unwrap());
@@ -64,9 +76,14 @@ async fn send(
         let mut events = Vec::new();
         let mut buf = Vec::new();
         let mut resp = resp;
-        while let Ok(Ok(Some(chunk))) =
-            tokio::time::timeout(Duration::from_secs(MAX_WATCH_SECONDS + 2), resp.chunk()).await
-        {
+        let mut deadline = tokio::time::Instant::now() + Duration::from_secs(watch.seconds + 2);
+        loop {
+            if !watch.to_the_end && events.len() >= watch.events {
+                deadline = deadline.min(tokio::time::Instant::now() + Duration::from_millis(300));
+            }
+            let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await else {
+                break;
+            };
             buf.extend_from_slice(&chunk);
             while let Some(i) = buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=i).collect();
@@ -99,7 +116,19 @@ async fn run(file: &str) -> Outcome {
         let crd_scenario: Vec<Value> =
             serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/07-crd.json")).unwrap())
                 .unwrap();
-        send(&http, &server.url(), &mapper, &crd_scenario[1]["request"]).await;
+        let no_watch = WatchRead {
+            events: 0,
+            to_the_end: false,
+            seconds: 0,
+        };
+        send(
+            &http,
+            &server.url(),
+            &mapper,
+            &crd_scenario[1]["request"],
+            no_watch,
+        )
+        .await;
     }
     for (i, e) in entries.iter().enumerate() {
         if let Some(c) = e.get("comment") {
@@ -116,12 +145,21 @@ async fn run(file: &str) -> Outcome {
             .split(['?', '&'])
             .find_map(|kv| kv.strip_prefix("timeoutSeconds="))
             .and_then(|t| t.parse::<u64>().ok());
-        if timeout.is_some_and(|t| t > MAX_WATCH_SECONDS) {
+        let recorded = e["response"]["body"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let watch = WatchRead {
+            events: recorded.len(),
+            to_the_end: recorded.iter().any(|ev| ev["event"]["type"] == "BOOKMARK"),
+            seconds: timeout.unwrap_or(MAX_WATCH_SECONDS),
+        };
+        if watch.to_the_end && watch.seconds > MAX_WATCH_SECONDS {
             out.failures
                 .push((i, "watch too long to replay in a test".into()));
             continue;
         }
-        let (code, actual, _) = send(&http, &server.url(), &mapper, req).await;
+        let (code, actual, _) = send(&http, &server.url(), &mapper, req, watch).await;
         let want = &e["response"];
         let mut expected = want["body"].clone();
         mapper.learn(&expected, &actual);

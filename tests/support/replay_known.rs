@@ -110,12 +110,6 @@ pub fn known_differences() -> Excused {
     );
     add(
         &mut m,
-        "05b-ownerref-gc",
-        &[28],
-        "a 25 s watch is too long to replay in a test",
-    );
-    add(
-        &mut m,
         "06b-watch-bookmark",
         &[2],
         "a 75 s watch is too long to replay in a test",

@@ -47,10 +47,11 @@ fn without_finalizer(obj: &Value, name: &str) -> Value {
     new
 }
 
-/// Writes `new`, or removes the object when it is terminating and no finalizer is left.
+/// Writes `new`, or removes the object when it is terminating and no finalizer is left
+/// (the DELETED event then carries the stored state, finalizer included, as in Kubernetes).
 fn save(inner: &mut Inner, key: &ObjKey, new: Value) {
     if !new["metadata"]["deletionTimestamp"].is_null() && finalizers(&new).is_empty() {
-        inner.store.remove_as(key, new);
+        inner.store.remove(key);
     } else {
         inner.store.put(key.clone(), new);
     }
@@ -118,7 +119,7 @@ fn step(inner: &mut Inner) -> bool {
         if terminating && fins.iter().any(|f| f == ORPHAN) {
             changed |= orphan(inner, key, &obj, &uid, &mine);
         } else if terminating && fins.iter().any(|f| f == FOREGROUND) {
-            changed |= foreground(inner, key, &obj, &uid, &mine);
+            changed |= foreground(inner, key, &obj, &uid, &mine, &dependents);
         } else if terminating && key.group.is_empty() && key.resource == "namespaces" {
             changed |= empty_namespace(inner, key);
         }
@@ -165,21 +166,28 @@ fn orphan(
     true
 }
 
-/// Foreground propagation: delete the dependents; the owner goes once none that blocks
-/// owner deletion is left.
+/// Foreground propagation: delete the dependents (in the foreground only those that have
+/// dependents of their own, as kube-controller-manager does); the owner goes once none
+/// that blocks owner deletion is left.
 fn foreground(
     inner: &mut Inner,
     key: &ObjKey,
     obj: &Value,
     uid: &str,
     dependents: &[(ObjKey, Value)],
+    all_dependents: &HashMap<String, Vec<ObjKey>>,
 ) -> bool {
     let mut changed = false;
     for (dkey, dep) in dependents {
         if !is_terminating(dep)
             && let Some(res) = inner.registry.find_plural(&dkey.group, &dkey.resource)
         {
-            delete_object(inner, &res, dkey, dep, Propagation::Foreground, false);
+            let policy = if all_dependents.contains_key(&uid_of(dep)) {
+                Propagation::Foreground
+            } else {
+                Propagation::Background
+            };
+            delete_object(inner, &res, dkey, dep, policy, false);
             changed = true;
         }
     }

@@ -177,16 +177,12 @@ impl Store {
         });
         view(&key.group, &key.resource, obj)
     }
-    /// Removes the object; the DELETED event carries its last state at a new resourceVersion.
+    /// Removes the object; the DELETED event carries its stored state at a new
+    /// resourceVersion.
     pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
-        let last = self.get(key)?;
-        self.remove_as(key, last)
-    }
-    /// Removes the object; the DELETED event carries `last` (its final state).
-    pub fn remove_as(&mut self, key: &ObjKey, last: Value) -> Option<Value> {
         let (skey, _) = storage_key(key);
-        let mut last = to_storage(&key.group, &key.resource, last);
         let old = self.objects.remove(&skey)?;
+        let mut last = old.clone();
         self.rv += 1;
         set_rv(&mut last, self.rv);
         self.record(StoredEvent {

@@ -187,8 +187,9 @@ pub fn commit_update(
     }
     let key = t.key(&name);
     if !new["metadata"]["deletionTimestamp"].is_null() && finalizers(&new).is_empty() {
-        // The last finalizer is gone: the object goes, and the answer keeps the old version.
-        inner.store.remove_as(&key, new.clone());
+        // The last finalizer is gone: the object goes (its DELETED event carries the stored
+        // state), and the answer is the update with the old version.
+        inner.store.remove(&key);
         new["metadata"]["resourceVersion"] = old_rv;
         if res.group == "apiextensions.k8s.io" {
             crd::remove(inner, &new);
