@@ -171,12 +171,6 @@ pub fn known_differences() -> Excused {
     add(
         &mut m,
         "11-errors-auth",
-        &[8, 9],
-        "authorization.k8s.io and authentication.k8s.io are not served",
-    );
-    add(
-        &mut m,
-        "11-errors-auth",
         &[10],
         "malformed JSON error text comes from serde_json, not Go's encoding/json",
     );

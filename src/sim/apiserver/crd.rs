@@ -149,6 +149,7 @@ fn resources_of(crd: &Value) -> Vec<Resource> {
                         .map(|p| p.trim_start_matches('.').to_string()),
                 }),
                 generation: true,
+                review: false,
                 custom: Some(CustomInfo {
                     crd: name_of(crd).to_string(),
                     schema: v["schema"].get("openAPIV3Schema").cloned(),

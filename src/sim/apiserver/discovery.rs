@@ -51,6 +51,8 @@ const VERBS: &[&str] = &[
     "update",
     "watch",
 ];
+/// Reviews are only created.
+const REVIEW_VERBS: &[&str] = &["create"];
 /// Namespaces cannot be deleted as a collection.
 const NAMESPACE_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
@@ -74,7 +76,9 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        let verbs = if r.is_custom() {
+        let verbs = if r.review {
+            REVIEW_VERBS
+        } else if r.is_custom() {
             CUSTOM_VERBS
         } else if r.plural == "namespaces" {
             NAMESPACE_VERBS
@@ -136,7 +140,9 @@ fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value 
         .iter()
         .filter(|r| r.group == group && r.version == version)
         .map(|r| {
-            let verbs = if r.is_custom() {
+            let verbs = if r.review {
+                REVIEW_VERBS
+            } else if r.is_custom() {
                 CUSTOM_VERBS
             } else if r.plural == "namespaces" {
                 NAMESPACE_VERBS

@@ -3,7 +3,7 @@
 use super::routes::{self, Query, Route, Unrouted};
 use super::state::Shared;
 use super::status::ApiError;
-use super::{delete, discovery, openapi, patch, read, update, watch, write};
+use super::{delete, discovery, openapi, patch, read, reviews, update, watch, write};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Response, StatusCode, header};
@@ -186,6 +186,12 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
         }
         Route::Resource(t) => t,
     };
+    if t.resource.review {
+        return match (&req.method, t.name.is_some()) {
+            (&Method::POST, false) => reviews::create(&t, &req).unwrap_or_else(Reply::from),
+            _ => ApiError::method_not_allowed().into(),
+        };
+    }
     let result = match (&req.method, t.name.is_some()) {
         (&Method::GET, false) if req.query.flag("watch") => watch::watch(shared.clone(), &t, &req),
         (&Method::GET, false) => read::list(shared, &t, &req).await,

@@ -19,10 +19,11 @@
 //! Each is deliberate for a test double, or not needed by the operator, the CLI or kubectl.
 //! - No authentication or authorization: every request acts as a cluster admin, so the
 //!   401/403 answers of transcript 11 (anonymous, bad token, unprivileged user) are not
-//!   reproduced, and authorization.k8s.io / authentication.k8s.io are not served.
+//!   reproduced; SelfSubjectAccessReview always allows, SelfSubjectReview names `admin`.
 //! - JSON and YAML only: protobuf request bodies get a 415, so kubectl's typed generator
-//!   commands (`kubectl create configmap|secret|deployment ...`) fail; `kubectl apply`,
-//!   `get`, `patch`, `delete`, `wait` and `get -w` work.
+//!   commands (`kubectl create configmap|secret|deployment ...`, `kubectl run`,
+//!   `kubectl auth can-i`) fail; `kubectl apply`, `get`, `describe`, `patch`, `scale`,
+//!   `delete`, `wait` and `get -w` work.
 //! - CEL rules (`x-kubernetes-validations`) are not evaluated (nor is the "some
 //!   validation rules were not checked" cause reported); structural schema checks are,
 //!   through `sim::objects::schema`.
@@ -63,6 +64,7 @@ mod openapi;
 mod patch;
 mod read;
 pub mod resources;
+mod reviews;
 mod routes;
 mod scale;
 mod selectors;

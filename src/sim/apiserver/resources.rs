@@ -36,6 +36,8 @@ pub struct Resource {
     pub scale: Option<ScalePaths>,
     /// `metadata.generation` is kept (bumped on changes outside metadata and status).
     pub generation: bool,
+    /// A create-only review (SelfSubjectAccessReview ...): answered, never stored.
+    pub review: bool,
     /// For custom resources: the version's `openAPIV3Schema` and printer columns.
     pub custom: Option<CustomInfo>,
 }
@@ -131,6 +133,22 @@ const BUILT_IN: &[Row] = &[
         false,
         &["crd", "crds"],
     ),
+    Row(
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+        false,
+        &[],
+    ),
+    Row(
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+    ),
 ];
 
 fn built_in() -> Vec<Arc<Resource>> {
@@ -162,6 +180,7 @@ fn built_in() -> Vec<Arc<Resource>> {
                     label_selector: Some("status.selector".into()),
                 }),
                 generation: workload || matches!(*plural, "pods" | "customresourcedefinitions"),
+                review: plural.ends_with("reviews"),
                 custom: None,
             })
         })
@@ -172,6 +191,8 @@ fn built_in() -> Vec<Arc<Resource>> {
 const GROUP_ORDER: &[&str] = &[
     "apps",
     "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
     "apiextensions.k8s.io",
     "coordination.k8s.io",
 ];
