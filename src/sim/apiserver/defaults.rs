@@ -104,6 +104,27 @@ pub fn apply(res: &Resource, obj: &mut Value) {
             let spec = &mut obj["spec"];
             default(spec, "type", json!("ClusterIP"));
             default(spec, "sessionAffinity", json!("None"));
+            if spec["type"] != "ExternalName" && spec.get("clusterIP").is_none() {
+                // An address from the default service range, drawn from the uid (no IPAM).
+                let uid = obj["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or("")
+                    .as_bytes()
+                    .to_vec();
+                let h = uid
+                    .iter()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(*b)));
+                let ip = format!("10.96.{}.{}", (h >> 8) % 256, h % 254 + 1);
+                let spec = &mut obj["spec"];
+                spec["clusterIP"] = json!(ip);
+                spec["clusterIPs"] = json!([ip]);
+            }
+            let spec = &mut obj["spec"];
+            if spec["type"] != "ExternalName" {
+                default(spec, "ipFamilies", json!(["IPv4"]));
+                default(spec, "ipFamilyPolicy", json!("SingleStack"));
+                default(spec, "internalTrafficPolicy", json!("Cluster"));
+            }
             for p in spec
                 .get_mut("ports")
                 .and_then(Value::as_array_mut)

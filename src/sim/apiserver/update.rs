@@ -166,6 +166,16 @@ pub fn commit_update(
             return Err(ApiError::invalid(&res, &name, vec![cause.clone(), cause]));
         }
     }
+    if res.plural == "services" && !res.is_custom() {
+        // An allocated cluster IP stays when an update leaves it out.
+        for k in ["clusterIP", "clusterIPs"] {
+            if new["spec"].get(k).is_none()
+                && let Some(v) = old["spec"].get(k)
+            {
+                new["spec"][k] = v.clone();
+            }
+        }
+    }
     if res.plural == "configmaps" || res.plural == "secrets" {
         check_immutable(&res, old, &new)?;
     }
