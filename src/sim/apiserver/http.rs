@@ -186,6 +186,9 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
         }
         Route::Resource(t) => t,
     };
+    if t.subresource.is_some() && !matches!(req.method, Method::GET | Method::PUT | Method::PATCH) {
+        return ApiError::method_not_allowed().into();
+    }
     if t.resource.review {
         return match (&req.method, t.name.is_some()) {
             (&Method::POST, false) => reviews::create(&t, &req).unwrap_or_else(Reply::from),
