@@ -50,11 +50,18 @@ pub fn patch(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiE
             .to_string();
         let force = req.query.flag("force");
         let sub = t.subresource.as_deref();
+        if sub.is_some() && old.is_none() {
+            // Applying a subresource does not create the object.
+            return Err(ApiError::not_found(&res, &name));
+        }
         let result = glue::server_side_apply(&res, old.as_ref(), &applied, &manager, sub, force)?;
         return match old {
             None => write::create_object(inner, t, req, result, false),
             Some(old) => {
-                let new = merge_subresource(&res, sub, &old, result)?;
+                let fields = result["metadata"]["managedFields"].clone();
+                let mut new = merge_subresource(&res, sub, &old, result)?;
+                // The ownership apply computed holds for a subresource write too.
+                new["metadata"]["managedFields"] = fields;
                 commit_update(inner, t, req, &old, new, &manager, false)
             }
         };

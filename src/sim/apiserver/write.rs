@@ -60,16 +60,25 @@ pub fn check_kind(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
         ));
     }
-    let kind = obj["kind"].as_str().unwrap_or("").to_string();
-    let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
-    if (!kind.is_empty() && kind != res.kind)
-        || (!api_version.is_empty() && api_version != res.api_version())
-    {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    if !kind.is_empty() && kind != res.kind {
+        let internal = if res.group.is_empty() {
+            "core"
+        } else {
+            res.group.as_str()
+        };
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {want}: converting ({v}.{kind}) to ({internal}.{want}): unknown conversion",
+            v = res.version,
+            want = res.kind
+        )));
+    }
+    let api_version = obj["apiVersion"].as_str().unwrap_or("");
+    if !api_version.is_empty() && api_version != res.api_version() {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({})",
             res.api_version()
-        ))
-        .with_kind_mismatch(&kind, res));
+        )));
     }
     obj["kind"] = json!(res.kind);
     obj["apiVersion"] = json!(res.api_version());
@@ -77,24 +86,6 @@ pub fn check_kind(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
         obj["metadata"] = json!({});
     }
     Ok(())
-}
-
-impl ApiError {
-    fn with_kind_mismatch(self, kind: &str, res: &Resource) -> Self {
-        if !kind.is_empty() && kind != res.kind {
-            let internal = if res.group.is_empty() {
-                "core"
-            } else {
-                res.group.as_str()
-            };
-            return ApiError::bad_request(format!(
-                "{kind} in version \"{v}\" cannot be handled as a {want}: converting ({v}.{kind}) to ({internal}.{want}): unknown conversion",
-                v = res.version,
-                want = res.kind
-            ));
-        }
-        self
-    }
 }
 
 pub fn check_namespace(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
