@@ -86,11 +86,24 @@ pub fn merge_subresource(
     }
 }
 
-fn strip_volatile(obj: &Value) -> Value {
+/// What a no-op check compares: everything but the resourceVersion, and managedFields
+/// only when `ownership` (an apply, whose ownership changes are real changes) without
+/// their timestamps.
+fn comparable(obj: &Value, ownership: bool) -> Value {
     let mut v = obj.clone();
     if let Some(m) = v["metadata"].as_object_mut() {
-        m.remove("managedFields");
         m.remove("resourceVersion");
+        if !ownership {
+            m.remove("managedFields");
+        }
+        for entry in m
+            .get_mut("managedFields")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            entry.as_object_mut().map(|e| e.remove("time"));
+        }
     }
     v
 }
@@ -184,9 +197,7 @@ pub fn commit_update(
         new["metadata"]["generation"] =
             json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
     }
-    let mut candidate = new.clone();
-    candidate["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
-    if strip_volatile(&candidate) == strip_volatile(old) {
+    if comparable(&new, !record) == comparable(old, !record) {
         return Ok(Reply::json_warn(200, old.clone(), warnings));
     }
     if record {
