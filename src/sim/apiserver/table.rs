@@ -247,3 +247,26 @@ pub fn table(
     }
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": defs, "rows": rows})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::json_path;
+    use serde_json::json;
+
+    /// The JSONPath forms CRD printer columns use, as kubectl renders them.
+    #[test]
+    fn printer_column_paths_select_fields_items_and_filtered_items() {
+        let obj = json!({"spec": {"weight": 5}, "status": {"conditions": [
+            {"type": "Ready", "status": "False"}, {"type": "Progressing", "status": "True"}]}});
+        assert_eq!(json_path(&obj, ".spec.weight"), json!(5));
+        assert_eq!(
+            json_path(&obj, ".status.conditions[1].type"),
+            json!("Progressing")
+        );
+        assert_eq!(
+            json_path(&obj, ".status.conditions[?(@.type==\"Ready\")].status"),
+            json!("False")
+        );
+        assert_eq!(json_path(&obj, ".status.phase"), json!(null));
+    }
+}
