@@ -69,14 +69,6 @@ impl Resource {
             format!("{}.{}", self.plural, self.group)
         }
     }
-    /// `Deployment.apps`, `ConfigMap`: how Invalid messages name the kind.
-    pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        }
-    }
     pub fn is_custom(&self) -> bool {
         self.custom.is_some()
     }
@@ -226,13 +218,6 @@ impl Registry {
         self.resources
             .iter()
             .find(|r| r.group == group && r.plural == plural)
-            .cloned()
-    }
-    /// The resource of a kind in a group (any served version), e.g. for ownerReferences.
-    pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Arc<Resource>> {
-        self.resources
-            .iter()
-            .find(|r| r.api_version() == api_version && r.kind == kind)
             .cloned()
     }
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
