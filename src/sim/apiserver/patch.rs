@@ -34,7 +34,7 @@ pub fn patch(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiE
         }
         return Err(e);
     }
-    let old = inner.store.get(&t.key(&name));
+    let old = inner.store.get(&t.key(&name)).map(|o| res.present(o));
     if t.subresource.as_deref() == Some("scale") {
         let old = old.ok_or_else(|| ApiError::not_found(&res, &name))?;
         let current = scale::view(&res, &old)?;

@@ -53,6 +53,7 @@ pub fn get(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, ApiError
     let obj = inner
         .store
         .get(&t.key(&name))
+        .map(|o| res.present(o))
         .ok_or_else(|| ApiError::not_found(res, &name))?;
     let body = match t.subresource.as_deref() {
         Some("scale") => scale::view(res, &obj)?,
@@ -169,6 +170,7 @@ pub async fn list(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, A
                 .collect(),
         ),
     };
+    let all: Vec<Value> = all.into_iter().map(|o| res.present(o)).collect();
     let start = cont.as_ref().map(|c| c.start.clone());
     let key_of = |o: &Value| {
         format!(

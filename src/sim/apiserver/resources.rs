@@ -69,6 +69,14 @@ impl Resource {
             format!("{}.{}", self.plural, self.group)
         }
     }
+    /// A stored object as read through this version: custom resources convert between
+    /// served versions by their apiVersion alone (conversion strategy None).
+    pub fn present(&self, mut obj: serde_json::Value) -> serde_json::Value {
+        if self.is_custom() && obj.get("apiVersion").is_some() {
+            obj["apiVersion"] = serde_json::json!(self.api_version());
+        }
+        obj
+    }
     pub fn is_custom(&self) -> bool {
         self.custom.is_some()
     }

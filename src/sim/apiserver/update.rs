@@ -34,6 +34,7 @@ pub fn update(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, Api
     let old = inner
         .store
         .get(&key)
+        .map(|o| res.present(o))
         .ok_or_else(|| ApiError::not_found(&res, &name))?;
     let new = merge_subresource(&res, t.subresource.as_deref(), &old, body)?;
     let manager = req.manager();

@@ -62,7 +62,7 @@ impl Filter {
         {
             return None;
         }
-        let shown = |o: &Value| view(&r.group, &r.plural, o.clone());
+        let shown = |o: &Value| r.present(view(&r.group, &r.plural, o.clone()));
         let object = shown(&e.object);
         let old = e.old.as_ref().map(shown);
         let now = self.matches(&object);
@@ -158,8 +158,9 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
                     .store
                     .list(&r.group, &r.plural, t.namespace.as_deref())
                     .into_iter()
-                    .filter(|(_, o)| filter.matches(o))
-                    .map(|(_, o)| line("ADDED", render(o.clone()))),
+                    .map(|(_, o)| r.present(o))
+                    .filter(|o| filter.matches(o))
+                    .map(|o| line("ADDED", render(o))),
             );
             if initial_events && bookmarks {
                 let mark = filter.bookmark(json!({"resourceVersion": sent_up_to.to_string(),
