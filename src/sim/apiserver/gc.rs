@@ -217,13 +217,121 @@ fn empty_namespace(inner: &mut Inner, key: &ObjKey) -> bool {
         return true;
     }
     let mut changed = false;
-    for (ckey, c) in contents {
-        if !is_terminating(&c)
+    for (ckey, c) in &contents {
+        if !is_terminating(c)
             && let Some(res) = inner.registry.find_plural(&ckey.group, &ckey.resource)
         {
-            delete_object(inner, &res, &ckey, &c, Propagation::Background, false);
+            delete_object(inner, &res, ckey, c, Propagation::Background, false);
             changed = true;
         }
     }
+    if !changed {
+        changed = report_remaining(inner, key, &contents);
+    }
     changed
+}
+
+/// The conditions kube-controller-manager's namespace controller writes while content
+/// held by finalizers keeps a namespace terminating. Written only when they change.
+fn report_remaining(inner: &mut Inner, key: &ObjKey, contents: &[(ObjKey, Value)]) -> bool {
+    let Some(mut ns) = inner.store.get(key) else {
+        return false;
+    };
+    let mut per_resource: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut per_finalizer: std::collections::BTreeMap<String, usize> = Default::default();
+    for (k, o) in contents {
+        *per_resource
+            .entry(format!("{}.{}", k.resource, k.group))
+            .or_default() += 1;
+        for f in finalizers(o) {
+            *per_finalizer.entry(f).or_default() += 1;
+        }
+    }
+    let list = |m: &std::collections::BTreeMap<String, usize>, sep: &str| {
+        m.iter()
+            .map(|(name, n)| format!("{name}{sep}{n} resource instances"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let condition = |type_: &str, status: bool, reason: &str, message: String| json!({"type": type_, "status": if status { "True" } else { "False" }, "reason": reason, "message": message});
+    let mut wanted = vec![
+        condition(
+            "NamespaceDeletionDiscoveryFailure",
+            false,
+            "ResourcesDiscovered",
+            "All resources successfully discovered".into(),
+        ),
+        condition(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            false,
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed".into(),
+        ),
+        condition(
+            "NamespaceDeletionContentFailure",
+            false,
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization".into(),
+        ),
+        condition(
+            "NamespaceContentRemaining",
+            true,
+            "SomeResourcesRemain",
+            format!(
+                "Some resources are remaining: {}",
+                list(&per_resource, " has ")
+            ),
+        ),
+    ];
+    if per_finalizer.is_empty() {
+        wanted.push(condition(
+            "NamespaceFinalizersRemaining",
+            false,
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished".into(),
+        ));
+    } else {
+        wanted.push(condition(
+            "NamespaceFinalizersRemaining",
+            true,
+            "SomeFinalizersRemain",
+            format!(
+                "Some content in the namespace has finalizers remaining: {}",
+                list(&per_finalizer, " in ")
+            ),
+        ));
+    }
+    let without_time = |cs: &Value| -> Vec<Value> {
+        cs.as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let mut c = c.clone();
+                c.as_object_mut().map(|o| o.remove("lastTransitionTime"));
+                c
+            })
+            .collect()
+    };
+    if without_time(&ns["status"]["conditions"]) == wanted {
+        return false;
+    }
+    let now = super::meta::now();
+    let previous = ns["status"]["conditions"].clone();
+    let stamped: Vec<Value> = wanted
+        .into_iter()
+        .map(|mut c| {
+            let same = previous
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["type"] == c["type"] && p["status"] == c["status"]);
+            c["lastTransitionTime"] = same
+                .map(|p| p["lastTransitionTime"].clone())
+                .unwrap_or(json!(now));
+            c
+        })
+        .collect();
+    ns["status"]["conditions"] = json!(stamped);
+    inner.store.put(key.clone(), ns);
+    true
 }
