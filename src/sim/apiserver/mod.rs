@@ -33,7 +33,8 @@
 //!   write (kube-controller-manager's work on its own schedule): a Foreground delete
 //!   with no dependents completes instead of staying forever as in the API-server-only
 //!   recording; a terminating namespace's contents go, and its status conditions
-//!   (NamespaceContentRemaining ...) appear, at once rather than after seconds. No other controller runs (Deployments make no ReplicaSets here).
+//!   (NamespaceContentRemaining ...) appear, at once rather than after seconds. No
+//!   other controller runs here (Deployments make no ReplicaSets).
 //! - OpenAPI v3 documents declare only each kind's operations and the `fieldValidation`
 //!   parameter, so kubectl leaves validation to the server, which checks unknown fields
 //!   of custom resources (by their schema) but not of built-in kinds; no OpenAPI v2.
