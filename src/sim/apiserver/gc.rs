@@ -5,19 +5,41 @@
 use super::delete::{FOREGROUND, ORPHAN, Propagation, delete_object};
 use super::meta::finalizers;
 use super::state::{Inner, Shared};
-use super::store::ObjKey;
+use super::store::{EventType, ObjKey, StoredEvent};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use tokio::sync::broadcast;
 
+/// Follows the store's writes and sweeps after those that can matter: a removal (an
+/// owner or a namespace's last object gone), or an object that is terminating or has
+/// ownerReferences. Other writes cost nothing here.
 pub async fn run(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
+    let mut events = shared.lock().store.subscribe();
+    sweep(&mut shared.lock());
     loop {
-        tokio::select! {
-            _ = shared.changed.notified() => sweep(&mut shared.lock()),
+        let relevant = tokio::select! {
+            received = events.recv() => match received {
+                Ok(e) => matters(&e),
+                Err(broadcast::error::RecvError::Lagged(_)) => true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
             _ = shutdown.changed() => return,
+        };
+        // Take what else has arrived, so a burst of writes costs one sweep.
+        let mut relevant = relevant;
+        while let Ok(e) = events.try_recv() {
+            relevant |= matters(&e);
+        }
+        if relevant {
+            sweep(&mut shared.lock());
         }
     }
+}
+
+fn matters(e: &StoredEvent) -> bool {
+    e.kind == EventType::Deleted || is_terminating(&e.object) || !owner_uids(&e.object).is_empty()
 }
 
 fn owner_uids(obj: &Value) -> Vec<(String, bool)> {

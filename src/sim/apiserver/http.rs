@@ -210,7 +210,6 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
                 _ => Err(ApiError::method_not_allowed()),
             };
             drop(inner);
-            shared.changed.notify_one();
             r
         }
     };
