@@ -175,7 +175,8 @@ async fn kubectl_get_watch_prints_changes() {
     server.shutdown().await;
 }
 
-/// `portcullis local-cluster` prints one ready line, serves kubectl, and exits promptly on SIGTERM.
+/// `portcullis local-cluster` prints one ready line, serves kubectl, and exits promptly on
+/// SIGTERM even with a watch open.
 #[test]
 fn local_cluster_command_serves_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,6 +203,15 @@ fn local_cluster_command_serves_until_sigterm() {
         namespaces.contains("namespace/default") && namespaces.contains("namespace/kube-system"),
         "{namespaces}"
     );
+    // An open watch must not hold the process up.
+    let mut watch = Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["get", "configmaps", "-A", "-w"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -218,6 +228,8 @@ fn local_cluster_command_serves_until_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = watch.kill();
+    let _ = watch.wait();
 }
 
 const ROLLOUT: &str = r#"
