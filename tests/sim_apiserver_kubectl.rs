@@ -297,3 +297,52 @@ async fn kubectl_get_prints_the_rollout_printer_columns() {
     );
     server.shutdown().await;
 }
+
+const EVENT: &str = r#"
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: auth-api.step, namespace: default}
+regarding: {apiVersion: portcullis.dev/v1alpha1, kind: Rollout, name: auth-api, namespace: default}
+reason: StepAdvanced
+note: "step 2/5: setWeight 25"
+type: Normal
+action: Advance
+reportingController: portcullis.dev/controller
+reportingInstance: portcullis-0
+eventTime: "2026-12-01T20:40:00.000000Z"
+"#;
+
+/// kube-apiserver keeps one storage for both Event APIs: an events.k8s.io Event (as
+/// kube-runtime's recorder writes them) shows in `kubectl get events` with its columns.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_get_events_shows_events_k8s_io_events() {
+    let (server, _client) = cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kc).unwrap();
+    let event = dir.path().join("event.yaml");
+    std::fs::write(&event, EVENT).unwrap();
+    ok(&kc, &["apply", "-f", event.to_str().unwrap()]);
+    let table = ok(&kc, &["get", "events"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains("StepAdvanced")
+            && row.contains("rollout/auth-api")
+            && row.contains("step 2/5: setWeight 25"),
+        "{table}"
+    );
+    server.shutdown().await;
+}
