@@ -201,16 +201,14 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
         (&Method::GET, true) => read::get(shared, &t, &req),
         (method, named) => {
             let mut inner = shared.lock();
-            let r = match (method, named) {
+            match (method, named) {
                 (&Method::POST, false) => write::create(&mut inner, &t, &req),
                 (&Method::PUT, true) => update::update(&mut inner, &t, &req),
                 (&Method::PATCH, true) => patch::patch(&mut inner, &t, &req),
                 (&Method::DELETE, true) => delete::delete(&mut inner, &t, &req),
                 (&Method::DELETE, false) => delete::delete_collection(&mut inner, &t, &req),
                 _ => Err(ApiError::method_not_allowed()),
-            };
-            drop(inner);
-            r
+            }
         }
     };
     result.unwrap_or_else(Reply::from)
