@@ -44,6 +44,9 @@
 //! - Duplicate JSON fields are not detected (the last one wins); apply bodies are YAML
 //!   1.2 (`y` is a string, not `true`); error texts for malformed JSON, YAML and continue
 //!   tokens come from Rust parsers, not Go's.
+//! - Deleting a CRD removes its objects at once (no customresourcecleanup finalizer);
+//!   versions of a CRD convert by apiVersion only (conversion webhooks are not called).
+//! - Services get a cluster IP drawn from their uid (no allocator: two could collide).
 //! - `/version` reports this server, `/readyz?verbose` lists no checks, and there is no
 //!   apiserver identity Lease in kube-system.
 //! - Bookmarks come every `bookmark_interval` (default 60 s) and in the last two seconds
