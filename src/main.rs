@@ -30,7 +30,7 @@ enum Command {
     ///
     /// Prints `ready: <url> kubeconfig=<path>` once it accepts requests and stops on
     /// SIGINT/SIGTERM. With kubectl:
-    /// `kubectl --kubeconfig ./local-cluster.kubeconfig apply --validate=false -f crds/`
+    /// `kubectl --kubeconfig ./local-cluster.kubeconfig apply -f crds/`
     LocalCluster(portcullis::sim::LocalClusterArgs),
 }
 

@@ -309,3 +309,41 @@ async fn shutdown_ends_open_watches() {
     .await;
     assert!(ended.is_ok(), "the watch stream stayed open after shutdown");
 }
+
+/// kube-runtime's finalizer helper (JSON patches with `test` ops) against the API
+/// server's finalizer semantics: added on first reconcile, cleanup on delete, then gone.
+#[tokio::test]
+async fn kube_runtime_finalizer_helper_adds_and_releases_its_finalizer() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{Event, finalizer};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (server, client) = cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("f", "1"))
+        .await
+        .unwrap();
+    let name = "portcullis.dev/cleanup";
+    let cleaned = std::sync::Arc::new(AtomicBool::new(false));
+    let run = |obj: ConfigMap| {
+        let (api, cleaned) = (api.clone(), cleaned.clone());
+        async move {
+            finalizer(&api, name, std::sync::Arc::new(obj), |event| async move {
+                if let Event::Cleanup(_) = event {
+                    cleaned.store(true, Ordering::SeqCst);
+                }
+                Ok::<_, std::convert::Infallible>(Action::await_change())
+            })
+            .await
+        }
+    };
+    run(api.get("f").await.unwrap()).await.unwrap();
+    assert_eq!(
+        api.get("f").await.unwrap().metadata.finalizers,
+        Some(vec![name.to_string()])
+    );
+    api.delete("f", &DeleteParams::default()).await.unwrap();
+    run(api.get("f").await.unwrap()).await.unwrap();
+    assert!(cleaned.load(Ordering::SeqCst), "the cleanup arm ran");
+    assert!(api.get_opt("f").await.unwrap().is_none());
+    server.shutdown().await;
+}

@@ -47,8 +47,9 @@ spec:
       weight: 10
 "#;
 
-/// kubectl against kube-apiserver: apply CRDs (ours and Gateway API's HTTPRoute), apply a
-/// custom object, read it as JSON, patch it, see it in `get` columns, delete it.
+/// kubectl against kube-apiserver: apply CRDs (ours and Gateway API's HTTPRoute) with
+/// kubectl's default validation, apply a custom object, read it as JSON, patch it, see it
+/// in `get` columns, delete it.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_applies_crds_and_manages_a_custom_object() {
     let (server, _client) = cluster::start().await;
@@ -60,10 +61,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gateway-api-httproutes.yaml"
     );
-    let applied = ok(
-        &kc,
-        &["apply", "--validate=false", "-f", crds, "-f", routes],
-    );
+    let applied = ok(&kc, &["apply", "-f", crds, "-f", routes]);
     assert!(
         applied.contains("rollouts.portcullis.dev created"),
         "{applied}"
@@ -74,10 +72,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     );
     let route = dir.path().join("route.yaml");
     std::fs::write(&route, ROUTE).unwrap();
-    let created = ok(
-        &kc,
-        &["apply", "--validate=false", "-f", route.to_str().unwrap()],
-    );
+    let created = ok(&kc, &["apply", "-f", route.to_str().unwrap()]);
     assert!(
         created.contains("httproute.gateway.networking.k8s.io/auth-api created"),
         "{created}"
@@ -132,10 +127,7 @@ async fn kubectl_get_watch_prints_changes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  k: '1'\n",
     )
     .unwrap();
-    ok(
-        &kc,
-        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
-    );
+    ok(&kc, &["apply", "-f", cm.to_str().unwrap()]);
     let mut watch = Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(&kc)
@@ -183,7 +175,8 @@ async fn kubectl_get_watch_prints_changes() {
     server.shutdown().await;
 }
 
-/// `portcullis local-cluster` prints one ready line, serves kubectl, and exits promptly on SIGTERM.
+/// `portcullis local-cluster` prints one ready line, serves kubectl, and exits promptly on
+/// SIGTERM even with a watch open.
 #[test]
 fn local_cluster_command_serves_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -210,6 +203,15 @@ fn local_cluster_command_serves_until_sigterm() {
         namespaces.contains("namespace/default") && namespaces.contains("namespace/kube-system"),
         "{namespaces}"
     );
+    // An open watch must not hold the process up.
+    let mut watch = Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["get", "configmaps", "-A", "-w"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -226,4 +228,121 @@ fn local_cluster_command_serves_until_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+const ROLLOUT: &str = r#"
+apiVersion: portcullis.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: auth-api
+  namespace: default
+spec:
+  workloadRef: {name: auth-api}
+  service: auth-api
+  traffic: {replicas: {}}
+  steps:
+  - setWeight: 5
+  - pause: {}
+"#;
+
+/// kube-apiserver renders a CRD's additionalPrinterColumns for `kubectl get`; status
+/// written through `/status` shows in them.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_get_prints_the_rollout_printer_columns() {
+    let (server, _client) = cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kc).unwrap();
+    ok(
+        &kc,
+        &[
+            "apply",
+            "-f",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml"),
+        ],
+    );
+    let rollout = dir.path().join("rollout.yaml");
+    std::fs::write(&rollout, ROLLOUT).unwrap();
+    ok(&kc, &["apply", "-f", rollout.to_str().unwrap()]);
+    let status =
+        r#"{"status":{"phase":"Progressing","stepLabel":"1/2 setWeight 5","effectiveWeight":5}}"#;
+    ok(
+        &kc,
+        &[
+            "patch",
+            "rollout",
+            "auth-api",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
+    let table = ok(&kc, &["get", "rollouts"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"],
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with("auth-api")
+            && row.contains("Progressing")
+            && row.contains("1/2 setWeight 5"),
+        "{table}"
+    );
+    server.shutdown().await;
+}
+
+const EVENT: &str = r#"
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: auth-api.step, namespace: default}
+regarding: {apiVersion: portcullis.dev/v1alpha1, kind: Rollout, name: auth-api, namespace: default}
+reason: StepAdvanced
+note: "step 2/5: setWeight 25"
+type: Normal
+action: Advance
+reportingController: portcullis.dev/controller
+reportingInstance: portcullis-0
+eventTime: "2026-12-01T20:40:00.000000Z"
+"#;
+
+/// kube-apiserver keeps one storage for both Event APIs: an events.k8s.io Event (as
+/// kube-runtime's recorder writes them) shows in `kubectl get events` with its columns.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_get_events_shows_events_k8s_io_events() {
+    let (server, _client) = cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kc).unwrap();
+    let event = dir.path().join("event.yaml");
+    std::fs::write(&event, EVENT).unwrap();
+    ok(&kc, &["apply", "-f", event.to_str().unwrap()]);
+    let table = ok(&kc, &["get", "events"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains("StepAdvanced")
+            && row.contains("rollout/auth-api")
+            && row.contains("step 2/5: setWeight 25"),
+        "{table}"
+    );
+    server.shutdown().await;
 }

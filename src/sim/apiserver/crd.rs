@@ -87,7 +87,33 @@ pub fn validate(crd: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// Kubernetes' version priority (v2 > v1 > v1beta2 > v1beta1 > v1alpha1 > other): the
+/// first served version is the group's preferred one.
+fn version_priority(v: &str) -> (u8, u32, u32) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<u32>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits.len()..];
+    let minor = |p: &str| tail.strip_prefix(p).and_then(|m| m.parse::<u32>().ok());
+    match (tail, minor("beta"), minor("alpha")) {
+        ("", _, _) => (3, major, 0),
+        (_, Some(m), _) => (2, major, m),
+        (_, _, Some(m)) => (1, major, m),
+        _ => (0, 0, 0),
+    }
+}
+
 fn resources_of(crd: &Value) -> Vec<Resource> {
+    let mut resources = served_resources(crd);
+    resources.sort_by_key(|r| std::cmp::Reverse(version_priority(&r.version)));
+    resources
+}
+
+fn served_resources(crd: &Value) -> Vec<Resource> {
     let spec = &crd["spec"];
     let names = &spec["names"];
     let str_list = |v: &Value| {
@@ -149,6 +175,7 @@ fn resources_of(crd: &Value) -> Vec<Resource> {
                         .map(|p| p.trim_start_matches('.').to_string()),
                 }),
                 generation: true,
+                review: false,
                 custom: Some(CustomInfo {
                     crd: name_of(crd).to_string(),
                     schema: v["schema"].get("openAPIV3Schema").cloned(),
@@ -233,5 +260,17 @@ pub fn remove(inner: &mut Inner, crd: &Value) {
         .collect();
     for k in keys {
         inner.store.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_priority;
+
+    #[test]
+    fn versions_sort_as_kubernetes_prefers_them() {
+        let mut vs = vec!["v1alpha1", "v1beta1", "v1", "v2beta1", "v2", "foo"];
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(vs, ["v2", "v1", "v2beta1", "v1beta1", "v1alpha1", "foo"]);
     }
 }

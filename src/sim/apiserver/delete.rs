@@ -73,7 +73,6 @@ pub fn delete(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, Api
     let old = inner
         .store
         .get(&key)
-        .cloned()
         .ok_or_else(|| ApiError::not_found(&res, &name))?;
     for (what, wanted, actual) in [
         (

@@ -41,13 +41,30 @@ pub fn group(registry: &Registry, name: &str) -> Value {
     g
 }
 
-const VERBS: [&str; 8] = [
+const VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",
     "get",
     "list",
     "patch",
+    "update",
+    "watch",
+];
+/// Reviews are only created.
+const REVIEW_VERBS: &[&str] = &["create"];
+/// Namespaces cannot be deleted as a collection.
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+/// The order kube-apiserver's custom resource handler lists its verbs in.
+const CUSTOM_VERBS: &[&str] = &[
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "create",
     "update",
     "watch",
 ];
@@ -59,7 +76,16 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        let mut e = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS});
+        let verbs = if r.review {
+            REVIEW_VERBS
+        } else if r.is_custom() {
+            CUSTOM_VERBS
+        } else if r.plural == "namespaces" {
+            NAMESPACE_VERBS
+        } else {
+            VERBS
+        };
+        let mut e = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": verbs});
         if !r.short_names.is_empty() {
             e["shortNames"] = json!(r.short_names);
         }
@@ -70,6 +96,11 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         let sub = |name: &str| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]});
         if r.status {
             out.push(sub("status"));
+        }
+        if r.plural == "namespaces" && !r.is_custom() {
+            let mut f = sub("finalize");
+            f["verbs"] = json!(["update"]);
+            out.push(f);
         }
         if r.scale.is_some() {
             let mut s = sub("scale");
@@ -90,4 +121,72 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         list["apiVersion"] = json!("v1");
     }
     list
+}
+
+/// The media type of aggregated discovery, which newer clients ask for first.
+pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|a| a.contains("as=APIGroupDiscoveryList"))
+}
+
+fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value {
+    let kind = |k: &str| json!({"group": "", "version": "", "kind": k});
+    let mut resources: Vec<Value> = registry
+        .all()
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .map(|r| {
+            let verbs = if r.review {
+                REVIEW_VERBS
+            } else if r.is_custom() {
+                CUSTOM_VERBS
+            } else if r.plural == "namespaces" {
+                NAMESPACE_VERBS
+            } else {
+                VERBS
+            };
+            let mut e = json!({"resource": r.plural, "responseKind": kind(&r.kind), "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": r.singular, "verbs": verbs});
+            if !r.short_names.is_empty() {
+                e["shortNames"] = json!(r.short_names);
+            }
+            if !r.categories.is_empty() {
+                e["categories"] = json!(r.categories);
+            }
+            let mut subs = Vec::new();
+            if r.plural == "namespaces" && !r.is_custom() {
+                subs.push(json!({"subresource": "finalize", "responseKind": kind(&r.kind), "verbs": ["update"]}));
+            }
+            if r.scale.is_some() {
+                subs.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}));
+            }
+            if r.status {
+                subs.push(json!({"subresource": "status", "responseKind": kind(&r.kind), "verbs": ["get", "patch", "update"]}));
+            }
+            if !subs.is_empty() {
+                e["subresources"] = json!(subs);
+            }
+            e
+        })
+        .collect();
+    resources.sort_by(|a, b| a["resource"].as_str().cmp(&b["resource"].as_str()));
+    json!({"version": version, "resources": resources, "freshness": "Current"})
+}
+
+/// `/apis` (or `/api` when `core`) as an `APIGroupDiscoveryList`.
+pub fn aggregated(registry: &Registry, core: bool) -> Value {
+    let items: Vec<Value> = if core {
+        vec![json!({"metadata": {}, "versions": [aggregated_version(registry, "", "v1")]})]
+    } else {
+        registry
+            .groups()
+            .iter()
+            .map(|(g, vs)| json!({"metadata": {"name": g}, "versions": vs.iter().map(|v| aggregated_version(registry, g, v)).collect::<Vec<_>>()}))
+            .collect()
+    };
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }

@@ -3,7 +3,7 @@
 use super::routes::{self, Query, Route, Unrouted};
 use super::state::Shared;
 use super::status::ApiError;
-use super::{delete, discovery, patch, read, watch, write};
+use super::{delete, discovery, openapi, patch, read, reviews, update, watch, write};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Response, StatusCode, header};
@@ -65,6 +65,8 @@ pub enum Reply {
         warnings: Vec<String>,
     },
     Text(u16, String),
+    /// JSON with a media type of its own (aggregated discovery).
+    Typed(u16, Value, &'static str),
     Watch(mpsc::Receiver<Bytes>),
 }
 
@@ -162,31 +164,51 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
     let t = match route {
         Route::Version => return Reply::json(200, discovery::version()),
         Route::Health => return Reply::Text(200, "ok".into()),
+        Route::CoreVersions | Route::Groups if discovery::wants_aggregated(&req.accept) => {
+            let body = discovery::aggregated(
+                &shared.lock().registry,
+                matches!(route, Route::CoreVersions),
+            );
+            return Reply::Typed(200, body, discovery::AGGREGATED);
+        }
         Route::CoreVersions => return Reply::json(200, discovery::core_versions(&req.host)),
         Route::Groups => return Reply::json(200, discovery::groups(&shared.lock().registry)),
         Route::Group(g) => return Reply::json(200, discovery::group(&shared.lock().registry, &g)),
         Route::GroupVersion(g, v) => {
             return Reply::json(200, discovery::resources(&shared.lock().registry, &g, &v));
         }
+        Route::OpenApi(None) => return Reply::json(200, openapi::root(&shared.lock().registry)),
+        Route::OpenApi(Some((g, v))) => {
+            return match openapi::group_version(&shared.lock().registry, &g, &v) {
+                Some(doc) => Reply::json(200, doc),
+                None => Reply::Text(404, "404 page not found\n".into()),
+            };
+        }
         Route::Resource(t) => t,
     };
+    if t.subresource.is_some() && !matches!(req.method, Method::GET | Method::PUT | Method::PATCH) {
+        return ApiError::method_not_allowed().into();
+    }
+    if t.resource.review {
+        return match (&req.method, t.name.is_some()) {
+            (&Method::POST, false) => reviews::create(&t, &req).unwrap_or_else(Reply::from),
+            _ => ApiError::method_not_allowed().into(),
+        };
+    }
     let result = match (&req.method, t.name.is_some()) {
         (&Method::GET, false) if req.query.flag("watch") => watch::watch(shared.clone(), &t, &req),
         (&Method::GET, false) => read::list(shared, &t, &req).await,
         (&Method::GET, true) => read::get(shared, &t, &req),
         (method, named) => {
             let mut inner = shared.lock();
-            let r = match (method, named) {
+            match (method, named) {
                 (&Method::POST, false) => write::create(&mut inner, &t, &req),
-                (&Method::PUT, true) => write::update(&mut inner, &t, &req),
+                (&Method::PUT, true) => update::update(&mut inner, &t, &req),
                 (&Method::PATCH, true) => patch::patch(&mut inner, &t, &req),
                 (&Method::DELETE, true) => delete::delete(&mut inner, &t, &req),
                 (&Method::DELETE, false) => delete::delete_collection(&mut inner, &t, &req),
                 _ => Err(ApiError::method_not_allowed()),
-            };
-            drop(inner);
-            shared.changed.notify_one();
-            r
+            }
         }
     };
     result.unwrap_or_else(Reply::from)
@@ -232,6 +254,11 @@ fn encode(reply: Reply, accept: &str) -> Response<Body> {
             }
             b.body(full(Bytes::from(bytes))).expect("valid response")
         }
+        Reply::Typed(code, body, ct) => builder(code, ct)
+            .body(full(Bytes::from(
+                serde_json::to_vec(&body).expect("JSON serializes"),
+            )))
+            .expect("valid response"),
         Reply::Text(code, text) => builder(code, "text/plain; charset=utf-8")
             .body(full(Bytes::from(text)))
             .expect("valid response"),

@@ -131,3 +131,53 @@ pub fn age(timestamp: Option<&str>) -> String {
         s => format!("{}d", s / 86400),
     }
 }
+
+/// Drops empty optional metadata fields, as encoding ObjectMeta does (Go's `omitempty`),
+/// for built-in and custom resources alike.
+pub fn compact_metadata(obj: &mut Value) {
+    if let Some(md) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.retain(|k, v| {
+            let empty = match v {
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                Value::Null => true,
+                _ => false,
+            };
+            !(empty
+                && matches!(
+                    k.as_str(),
+                    "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"
+                ))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// kube-apiserver: names are DNS subdomains, namespace names DNS labels.
+    #[test]
+    fn names_follow_rfc_1123() {
+        assert!(validate_name("web.v1-a", false).is_none());
+        assert!(
+            validate_name("Bad_Name", false)
+                .is_some_and(|c| c.field.as_deref() == Some("metadata.name"))
+        );
+        assert!(
+            validate_name("a.b", true).is_some(),
+            "a namespace name is a label: no dots"
+        );
+        assert!(validate_name("", false).is_some_and(|c| c.reason == "FieldValueRequired"));
+    }
+
+    #[test]
+    fn generate_name_suffixes_are_five_characters_of_the_kubernetes_alphabet() {
+        let s = name_suffix();
+        assert_eq!(s.len(), 5);
+        assert!(
+            s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+            "{s}"
+        );
+    }
+}

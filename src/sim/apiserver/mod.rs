@@ -2,7 +2,7 @@
 //! A test double for the operator, the CLI and kubectl, held to a real kube-apiserver by
 //! the recorded transcripts in `tests/fixtures/apiserver-transcripts/`.
 //!
-//! What it does: discovery (legacy, not aggregated), generic storage of the built-in kinds
+//! What it does: discovery (legacy and aggregated), generic storage of the built-in kinds
 //! in [`resources`] and of CRD-defined kinds once the CRD is Established, get/list (label
 //! and field selectors, `limit`/`continue`, `resourceVersion`/`resourceVersionMatch`),
 //! create/update/delete, `/status` and `/scale`, JSON merge and JSON patches, strategic
@@ -11,42 +11,64 @@
 //! watches (bookmarks, `sendInitialEvents`, 410 for a compacted resourceVersion), Table
 //! and PartialObjectMetadata output, `Status` errors shaped like kube-apiserver's.
 //!
+//! The transcript replay (`tests/sim_apiserver_replay.rs`) prints how many recorded
+//! exchanges replay identically per scenario; `tests/support/replay_known.rs` lists every
+//! exchange excused from it, with the reason.
+//!
 //! # Known differences from kube-apiserver
+//! Each is deliberate for a test double, or not needed by the operator, the CLI or kubectl.
 //! - No authentication or authorization: every request acts as a cluster admin, so the
-//!   401/403 answers of transcript 11 (anonymous, bad token, unprivileged user) and
-//!   SelfSubjectAccessReview/SelfSubjectReview are not reproduced.
+//!   401/403 answers of transcript 11 (anonymous, bad token, unprivileged user) are not
+//!   reproduced; SelfSubjectAccessReview always allows, SelfSubjectReview names `admin`.
+//! - JSON and YAML only: protobuf request bodies get a 415, so kubectl's typed generator
+//!   commands (`kubectl create configmap|secret|deployment ...`, `kubectl run`,
+//!   `kubectl auth can-i`) fail; `kubectl apply`, `get`, `describe`, `patch`, `scale`,
+//!   `delete`, `wait` and `get -w` work.
 //! - CEL rules (`x-kubernetes-validations`) are not evaluated (nor is the "some
-//!   validation rules were not checked" cause reported); structural schema checks are.
-//! - A CRD's kinds are served as soon as it is Established: no 429 "storage is
-//!   (re)initializing" on the first list.
-//! - The garbage collector and namespace controller always run (kube-controller-manager's
-//!   job): a Foreground delete with no dependents completes instead of staying forever as
-//!   in the API-server-only recording; namespace status conditions are not written.
-//! - No aggregated discovery (`APIGroupDiscoveryList`): clients fall back to the legacy
-//!   documents. No OpenAPI documents: use `kubectl --validate=false`.
-//! - core/v1 and events.k8s.io/v1 Events are stored separately: each API lists only the
-//!   events created through it (kube-apiserver converts between them).
-//! - Built-in validation covers only the rules listed in `defaults::validate`; Secret
-//!   `stringData`/typed-Secret rules, MicroTime precision of Leases and duplicate JSON
-//!   fields are not checked. Error messages of malformed input (JSON, YAML, continue
-//!   tokens) are worded by Rust parsers, not Go's.
-//! - Bookmarks come every `bookmark_interval` and in the two seconds before a watch's
-//!   deadline; kube-apiserver's timing differs.
+//!   validation rules were not checked" cause reported); structural schema checks are,
+//!   through `sim::objects::schema`.
+//! - A CRD is Established at once: no Established=False (Installing) phase and no 429
+//!   "storage is (re)initializing" on the first list.
+//! - The garbage collector and namespace controller always run and act on the next
+//!   write (kube-controller-manager's work on its own schedule): a Foreground delete
+//!   with no dependents completes instead of staying forever as in the API-server-only
+//!   recording; a terminating namespace's contents go, and its status conditions
+//!   (NamespaceContentRemaining ...) appear, at once rather than after seconds. No
+//!   other controller runs here (Deployments make no ReplicaSets).
+//! - OpenAPI v3 documents declare only each kind's operations and the `fieldValidation`
+//!   parameter, so kubectl leaves validation to the server, which checks unknown fields
+//!   of custom resources (by their schema) but not of built-in kinds; no OpenAPI v2.
+//! - Built-in validation covers only the rules in `defaults::validate` (names, replicas,
+//!   selectors, lease durations, TLS Secrets, events.k8s.io eventTime) and decoding only
+//!   those in `defaults::decode` (base64 Secret data, MicroTime precision).
+//! - Duplicate JSON fields are not detected (the last one wins); apply bodies are YAML
+//!   1.2 (`y` is a string, not `true`); error texts for malformed JSON, YAML and continue
+//!   tokens come from Rust parsers, not Go's.
+//! - Deleting a CRD removes its objects at once (no customresourcecleanup finalizer);
+//!   versions of a CRD convert by apiVersion only (conversion webhooks are not called).
+//! - Services get a cluster IP drawn from their uid (no allocator: two could collide).
+//! - `/version` reports this server, `/readyz?verbose` lists no checks, and there is no
+//!   apiserver identity Lease in kube-system.
+//! - Bookmarks come every `bookmark_interval` (default 60 s) and in the last two seconds
+//!   before a watch's deadline; kube-apiserver's watch cache times them differently.
 //! - One process, one store: no etcd, nothing survives a restart; `compact` stands for
-//!   an etcd compaction.
+//!   an etcd compaction. Everything is in one lock: fine for tests, not for load.
 
 mod crd;
 mod defaults;
 mod delete;
 mod discovery;
+mod events;
 mod gc;
 mod http;
 pub mod kubeconfig;
 mod meta;
 mod objects_glue;
+mod openapi;
 mod patch;
 mod read;
 pub mod resources;
+mod reviews;
 mod routes;
 mod scale;
 mod selectors;
@@ -54,6 +76,7 @@ mod state;
 mod status;
 mod store;
 mod table;
+mod update;
 mod watch;
 mod write;
 

@@ -118,7 +118,11 @@ pub fn server_side_apply(
 /// Strategic merge patch; custom resources do not support it (415).
 pub fn strategic_merge(res: &Resource, original: &Value, patch: &Value) -> Result<Value, ApiError> {
     if res.is_custom() {
-        return Err(ApiError::unsupported_media_type());
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
     }
     let types = TypeInfo::BuiltIn {
         group: &res.group,

@@ -5,7 +5,8 @@ use super::routes::Target;
 use super::scale;
 use super::state::Inner;
 use super::status::{ApiError, Cause};
-use super::write::{self, commit_update, merge_subresource, parse_json};
+use super::update::{commit_update, merge_subresource};
+use super::write::{self, parse_json};
 use serde_json::{Value, json};
 
 const APPLY: &str = "application/apply-patch+yaml";
@@ -33,7 +34,7 @@ pub fn patch(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiE
         }
         return Err(e);
     }
-    let old = inner.store.get(&t.key(&name)).cloned();
+    let old = inner.store.get(&t.key(&name)).map(|o| res.present(o));
     if t.subresource.as_deref() == Some("scale") {
         let old = old.ok_or_else(|| ApiError::not_found(&res, &name))?;
         let current = scale::view(&res, &old)?;
@@ -49,11 +50,18 @@ pub fn patch(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiE
             .to_string();
         let force = req.query.flag("force");
         let sub = t.subresource.as_deref();
+        if sub.is_some() && old.is_none() {
+            // Applying a subresource does not create the object.
+            return Err(ApiError::not_found(&res, &name));
+        }
         let result = glue::server_side_apply(&res, old.as_ref(), &applied, &manager, sub, force)?;
         return match old {
             None => write::create_object(inner, t, req, result, false),
             Some(old) => {
-                let new = merge_subresource(&res, sub, &old, result)?;
+                let fields = result["metadata"]["managedFields"].clone();
+                let mut new = merge_subresource(&res, sub, &old, result)?;
+                // The ownership apply computed holds for a subresource write too.
+                new["metadata"]["managedFields"] = fields;
                 commit_update(inner, t, req, &old, new, &manager, false)
             }
         };
@@ -79,17 +87,20 @@ fn apply_patch(
             Ok(doc)
         }
         "application/json-patch+json" => {
-            let mut p: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+            let mut ops = parse_json(body)?;
+            // As kube-apiserver's JSON patch library: `test` of null passes on a missing path.
+            if let Some(list) = ops.as_array_mut() {
+                list.retain(|op| {
+                    !(op["op"] == "test"
+                        && op["value"].is_null()
+                        && op["path"]
+                            .as_str()
+                            .is_some_and(|p| doc.pointer(p).is_none()))
+                });
+            }
+            let p: json_patch::Patch = serde_json::from_value(ops).map_err(|e| {
                 ApiError::bad_request(format!("json: cannot unmarshal the patch: {e}"))
             })?;
-            // As in kube-apiserver (evanphx/json-patch): testing a missing path against
-            // null passes; kube-rs' finalizer() relies on it.
-            p.0.retain(|op| match op {
-                json_patch::PatchOperation::Test(t) => {
-                    !(t.value.is_null() && doc.pointer(t.path.as_str()).is_none())
-                }
-                _ => true,
-            });
             json_patch::patch(&mut doc, &p).map_err(|_| ApiError::unprocessable_patch())?;
             Ok(doc)
         }

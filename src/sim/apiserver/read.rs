@@ -53,7 +53,7 @@ pub fn get(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, ApiError
     let obj = inner
         .store
         .get(&t.key(&name))
-        .cloned()
+        .map(|o| res.present(o))
         .ok_or_else(|| ApiError::not_found(res, &name))?;
     let body = match t.subresource.as_deref() {
         Some("scale") => scale::view(res, &obj)?,
@@ -75,7 +75,7 @@ pub fn parse_rv(req: &Request) -> Result<Option<u64>, ApiError> {
         Some(rv) => rv
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| ApiError::internal(format!("invalid resource version: {rv}"))),
+            .map_err(|_| ApiError::new(500, "", format!("resourceVersion: Invalid value: \"{rv}\": strconv.ParseUint: parsing \"{rv}\": invalid syntax"))),
     }
 }
 
@@ -170,6 +170,7 @@ pub async fn list(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, A
                 .collect(),
         ),
     };
+    let all: Vec<Value> = all.into_iter().map(|o| res.present(o)).collect();
     let start = cont.as_ref().map(|c| c.start.clone());
     let key_of = |o: &Value| {
         format!(
@@ -253,6 +254,8 @@ pub fn list_body(
             o
         })
         .collect();
+    // Lists of custom resources are encoded unstructured: an empty `continue` stays.
+    let next = next.or_else(|| res.is_custom().then(String::new));
     let mut b = list_meta(rv, next, remaining);
     let m = b.as_object_mut().expect("object");
     let mut out = serde_json::Map::new();

@@ -36,6 +36,8 @@ pub struct Resource {
     pub scale: Option<ScalePaths>,
     /// `metadata.generation` is kept (bumped on changes outside metadata and status).
     pub generation: bool,
+    /// A create-only review (SelfSubjectAccessReview ...): answered, never stored.
+    pub review: bool,
     /// For custom resources: the version's `openAPIV3Schema` and printer columns.
     pub custom: Option<CustomInfo>,
 }
@@ -67,13 +69,13 @@ impl Resource {
             format!("{}.{}", self.plural, self.group)
         }
     }
-    /// `Deployment.apps`, `ConfigMap`: how Invalid messages name the kind.
-    pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
+    /// A stored object as read through this version: custom resources convert between
+    /// served versions by their apiVersion alone (conversion strategy None).
+    pub fn present(&self, mut obj: serde_json::Value) -> serde_json::Value {
+        if self.is_custom() && obj.get("apiVersion").is_some() {
+            obj["apiVersion"] = serde_json::json!(self.api_version());
         }
+        obj
     }
     pub fn is_custom(&self) -> bool {
         self.custom.is_some()
@@ -131,6 +133,22 @@ const BUILT_IN: &[Row] = &[
         false,
         &["crd", "crds"],
     ),
+    Row(
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+        false,
+        &[],
+    ),
+    Row(
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+    ),
 ];
 
 fn built_in() -> Vec<Arc<Resource>> {
@@ -146,10 +164,10 @@ fn built_in() -> Vec<Arc<Resource>> {
                 kind: kind.to_string(),
                 namespaced: *namespaced,
                 short_names: short.iter().map(|s| s.to_string()).collect(),
-                categories: if workload || matches!(*plural, "pods" | "services") {
-                    vec!["all".into()]
-                } else {
-                    vec![]
+                categories: match *plural {
+                    "deployments" | "replicasets" | "pods" | "services" => vec!["all".into()],
+                    "customresourcedefinitions" => vec!["api-extensions".into()],
+                    _ => vec![],
                 },
                 status: workload
                     || matches!(
@@ -162,11 +180,22 @@ fn built_in() -> Vec<Arc<Resource>> {
                     label_selector: Some("status.selector".into()),
                 }),
                 generation: workload || matches!(*plural, "pods" | "customresourcedefinitions"),
+                review: plural.ends_with("reviews"),
                 custom: None,
             })
         })
         .collect()
 }
+
+/// kube-apiserver's group priority order, as `/apis` lists the groups.
+const GROUP_ORDER: &[&str] = &[
+    "apps",
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "apiextensions.k8s.io",
+    "coordination.k8s.io",
+];
 
 /// The served resources; CRDs add and remove entries at run time.
 #[derive(Debug)]
@@ -199,20 +228,25 @@ impl Registry {
             .find(|r| r.group == group && r.plural == plural)
             .cloned()
     }
-    /// The resource of a kind in a group (any served version), e.g. for ownerReferences.
-    pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Arc<Resource>> {
-        self.resources
-            .iter()
-            .find(|r| r.api_version() == api_version && r.kind == kind)
-            .cloned()
-    }
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
         self.resources
             .iter()
             .any(|r| r.group == group && r.version == version)
     }
-    /// Groups in first-seen order, each with its versions.
+    /// Groups in kube-apiserver's priority order (custom resource groups after the
+    /// built-in ones, in the order they were added), each with its versions.
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut groups = self.groups_seen();
+        let rank = |g: &str| {
+            GROUP_ORDER
+                .iter()
+                .position(|x| *x == g)
+                .unwrap_or(GROUP_ORDER.len())
+        };
+        groups.sort_by_key(|(g, _)| rank(g));
+        groups
+    }
+    fn groups_seen(&self) -> Vec<(String, Vec<String>)> {
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
         for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
             match out.iter_mut().find(|(g, _)| *g == r.group) {

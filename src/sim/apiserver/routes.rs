@@ -16,6 +16,8 @@ pub enum Route {
     /// `/api/v1`, `/apis/GROUP/VERSION`: the resources of a group version.
     GroupVersion(String, String),
     Resource(Target),
+    /// `/openapi/v3` and `/openapi/v3/api/v1`, `/openapi/v3/apis/GROUP/VERSION`.
+    OpenApi(Option<(String, String)>),
 }
 
 /// A collection or one object of a resource.
@@ -46,6 +48,13 @@ pub fn parse(path: &str, registry: &Registry) -> Result<Route, Unrouted> {
         ["version"] => return Ok(Route::Version),
         ["healthz" | "readyz" | "livez"] => return Ok(Route::Health),
         ["api"] => return Ok(Route::CoreVersions),
+        ["openapi", "v3"] => return Ok(Route::OpenApi(None)),
+        ["openapi", "v3", "api", v] => {
+            return Ok(Route::OpenApi(Some((String::new(), v.to_string()))));
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return Ok(Route::OpenApi(Some((g.to_string(), v.to_string()))));
+        }
         ["apis"] => return Ok(Route::Groups),
         ["apis", g] if registry.groups().iter().any(|(name, _)| name == g) => {
             return Ok(Route::Group(g.to_string()));

@@ -7,12 +7,15 @@ use super::routes::Target;
 use super::selectors::LabelSelector;
 use super::state::Inner;
 use super::status::ApiError;
-use super::write::commit_update;
+use super::update::commit_update;
 use serde_json::{Value, json};
 
 /// The Scale object of `obj`; 404 when the resource has no scale subresource.
 pub fn view(res: &Resource, obj: &Value) -> Result<Value, ApiError> {
-    let paths = res.scale.as_ref().ok_or_else(ApiError::no_route)?;
+    let paths = res
+        .scale
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found(res, super::meta::name_of(obj)))?;
     let md = &obj["metadata"];
     let mut metadata = json!({});
     for k in [
@@ -59,12 +62,14 @@ pub fn update(
     scale: Value,
 ) -> Result<Reply, ApiError> {
     let res = t.resource.clone();
-    let paths = res.scale.clone().ok_or_else(ApiError::no_route)?;
     let name = t.name.clone().unwrap_or_default();
+    let paths = res
+        .scale
+        .clone()
+        .ok_or_else(|| ApiError::not_found(&res, &name))?;
     let old = inner
         .store
         .get(&t.key(&name))
-        .cloned()
         .ok_or_else(|| ApiError::not_found(&res, &name))?;
     let mut new = old.clone();
     if let Some(rv) = scale["metadata"]["resourceVersion"]

@@ -176,3 +176,62 @@ impl FieldSelector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labelled(labels: Value) -> Value {
+        json!({"metadata": {"name": "x", "labels": labels}})
+    }
+
+    /// The selector grammar kube-apiserver accepts: =, ==, !=, in, notin, exists, !key.
+    #[test]
+    fn set_based_label_selectors_match_like_kubernetes() {
+        let a = labelled(json!({"env": "a", "app": "demo"}));
+        let c = labelled(json!({"env": "c"}));
+        let sel = |s: &str| LabelSelector::parse(s).unwrap();
+        assert!(sel("env in (a,b)").matches(&a) && !sel("env in (a,b)").matches(&c));
+        assert!(sel("env notin (a),!app").matches(&c) && !sel("env notin (a),!app").matches(&a));
+        assert!(sel("app").matches(&a) && !sel("app").matches(&c));
+        assert!(sel("env!=a").matches(&c) && sel("env==a,app=demo").matches(&a));
+        assert!(sel("").matches(&c));
+    }
+
+    /// kube-apiserver: a malformed selector is a 400 naming what it expected.
+    #[test]
+    fn malformed_selector_is_a_bad_request() {
+        let e = LabelSelector::parse("env in (a").unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                400,
+                "unable to parse requirement: found '', expected: ',' or ')'"
+            )
+        );
+    }
+
+    #[test]
+    fn field_selectors_compare_dotted_paths() {
+        let ev = json!({"metadata": {"name": "e1"}, "involvedObject": {"name": "w"}, "reason": "Started"});
+        assert!(
+            FieldSelector::parse("involvedObject.name=w,reason=Started")
+                .unwrap()
+                .matches(&ev)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=e1")
+                .unwrap()
+                .matches(&ev)
+        );
+    }
+
+    #[test]
+    fn match_labels_and_expressions_print_as_a_query() {
+        let sel = LabelSelector::from_object(
+            &json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}),
+        );
+        assert_eq!(sel.to_query(), "app=web,tier in (a)");
+    }
+}

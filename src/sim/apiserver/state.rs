@@ -4,7 +4,7 @@ use super::routes::Target;
 use super::store::{ObjKey, Store};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 pub struct Inner {
     pub store: Store,
@@ -20,8 +20,6 @@ pub struct Tuning {
 
 pub struct Shared {
     inner: Mutex<Inner>,
-    /// Woken after every write, so the garbage collector looks again.
-    pub changed: Notify,
     pub shutdown: watch::Receiver<bool>,
     pub tuning: Tuning,
 }
@@ -30,7 +28,6 @@ impl Shared {
     pub fn new(inner: Inner, shutdown: watch::Receiver<bool>, tuning: Tuning) -> Self {
         Shared {
             inner: Mutex::new(inner),
-            changed: Notify::new(),
             shutdown,
             tuning,
         }

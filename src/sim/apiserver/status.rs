@@ -135,7 +135,13 @@ impl ApiError {
     }
     /// 422 with one cause per field; the message lists them as kube-apiserver does.
     pub fn invalid(r: &Resource, name: &str, causes: Vec<Cause>) -> Self {
-        Self::invalid_kind(&r.kind, &r.group, name, causes)
+        // events.k8s.io Events are validated as the internal core Event: no group.
+        let group = if r.group == "events.k8s.io" {
+            ""
+        } else {
+            r.group.as_str()
+        };
+        Self::invalid_kind(&r.kind, group, name, causes)
     }
     pub fn invalid_kind(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
         let qualified = if group.is_empty() {
@@ -143,13 +149,16 @@ impl ApiError {
         } else {
             format!("{kind}.{group}")
         };
-        let parts: Vec<String> = causes
+        let mut parts: Vec<String> = causes
             .iter()
             .map(|c| match &c.field {
                 Some(f) => format!("{f}: {}", c.message),
                 None => c.message.clone(),
             })
             .collect();
+        // kube-apiserver lists a repeated cause once in the message (but twice in causes).
+        let mut seen = std::collections::HashSet::new();
+        parts.retain(|p| seen.insert(p.clone()));
         let listed = if parts.len() == 1 {
             parts[0].clone()
         } else {

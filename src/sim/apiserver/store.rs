@@ -1,5 +1,6 @@
 //! In-memory storage: objects keyed by group/resource/namespace/name, one global
 //! monotonically increasing resourceVersion, and a bounded event log that watches replay.
+use super::events;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -48,6 +49,48 @@ pub struct Store {
     tx: broadcast::Sender<Arc<StoredEvent>>,
 }
 
+/// Where a resource is stored: events.k8s.io Events live with the core ones.
+pub fn storage_of<'a>(group: &'a str, resource: &'a str) -> (&'a str, &'a str) {
+    if group == events::GROUP && resource == "events" {
+        ("", "events")
+    } else {
+        (group, resource)
+    }
+}
+
+fn storage_key(key: &ObjKey) -> (ObjKey, String) {
+    let (group, resource) = storage_of(&key.group, &key.resource);
+    (
+        ObjKey {
+            group: group.into(),
+            resource: resource.into(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        },
+        key.group.clone(),
+    )
+}
+
+/// A stored object as the API of `group` shows it.
+pub fn view(group: &str, resource: &str, obj: Value) -> Value {
+    match (group, resource) {
+        (events::GROUP, "events") => events::to_events_api(obj),
+        _ => obj,
+    }
+}
+
+fn to_storage(group: &str, resource: &str, obj: Value) -> Value {
+    match (group, resource) {
+        (events::GROUP, "events") => events::to_core(obj),
+        ("", "events") => {
+            let mut obj = obj;
+            events::complete_core(&mut obj);
+            obj
+        }
+        _ => obj,
+    }
+}
+
 pub fn set_rv(obj: &mut Value, rv: u64) {
     obj["metadata"]["resourceVersion"] = json!(rv.to_string());
 }
@@ -70,33 +113,56 @@ impl Store {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
         self.tx.subscribe()
     }
-    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
-        self.objects.get(key)
+    /// The object as the API of `key.group` shows it.
+    pub fn get(&self, key: &ObjKey) -> Option<Value> {
+        let (skey, group) = storage_key(key);
+        self.objects
+            .get(&skey)
+            .map(|o| view(&group, &key.resource, o.clone()))
     }
+    /// Every stored object, in storage form (for the controllers).
     pub fn all(&self) -> impl Iterator<Item = (&ObjKey, &Value)> {
         self.objects.iter()
     }
-    /// Objects of one resource in key order, optionally in one namespace.
+    /// Objects of one resource in key order, optionally in one namespace, as its API shows them.
     pub fn list(
         &self,
         group: &str,
         resource: &str,
         namespace: Option<&str>,
-    ) -> Vec<(&ObjKey, &Value)> {
-        self.objects
-            .iter()
-            .filter(|(k, _)| {
-                k.group == group
-                    && k.resource == resource
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-            })
+    ) -> Vec<(ObjKey, Value)> {
+        self.stored(group, resource, namespace)
+            .map(|(k, v)| (k.clone(), view(group, resource, v.clone())))
             .collect()
     }
+    /// The stored objects of a resource: a range of the key order, not a scan.
+    fn stored<'a>(
+        &'a self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a ObjKey, &'a Value)> + 'a {
+        let (sgroup, sresource) = storage_of(group, resource);
+        let (sgroup, sresource) = (sgroup.to_string(), sresource.to_string());
+        let start = ObjKey {
+            group: sgroup.clone(),
+            resource: sresource.clone(),
+            namespace: namespace.unwrap_or("").to_string(),
+            name: String::new(),
+        };
+        self.objects.range(start..).take_while(move |(k, _)| {
+            k.group == sgroup
+                && k.resource == sresource
+                && namespace.is_none_or(|ns| k.namespace == ns)
+        })
+    }
     /// Stores `obj` under a fresh resourceVersion and returns what was stored.
-    pub fn put(&mut self, key: ObjKey, mut obj: Value) -> Value {
+    pub fn put(&mut self, key: ObjKey, obj: Value) -> Value {
+        let (skey, _) = storage_key(&key);
+        let mut obj = to_storage(&key.group, &key.resource, obj);
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        let old = self.objects.insert(key.clone(), obj.clone());
+        let old = self.objects.insert(skey.clone(), obj.clone());
         let kind = if old.is_some() {
             EventType::Modified
         } else {
@@ -105,30 +171,28 @@ impl Store {
         self.record(StoredEvent {
             rv: self.rv,
             kind,
-            key,
+            key: skey,
             object: obj.clone(),
             old,
         });
-        obj
+        view(&key.group, &key.resource, obj)
     }
-    /// Removes the object; the DELETED event carries its last state at a new resourceVersion.
+    /// Removes the object; the DELETED event carries its stored state at a new
+    /// resourceVersion.
     pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
-        let last = self.objects.get(key)?.clone();
-        self.remove_as(key, last)
-    }
-    /// Removes the object; the DELETED event carries `last` (its final state).
-    pub fn remove_as(&mut self, key: &ObjKey, mut last: Value) -> Option<Value> {
-        let old = self.objects.remove(key)?;
+        let (skey, _) = storage_key(key);
+        let old = self.objects.remove(&skey)?;
+        let mut last = old.clone();
         self.rv += 1;
         set_rv(&mut last, self.rv);
         self.record(StoredEvent {
             rv: self.rv,
             kind: EventType::Deleted,
-            key: key.clone(),
+            key: skey,
             object: last,
             old: Some(old.clone()),
         });
-        Some(old)
+        Some(view(&key.group, &key.resource, old))
     }
     fn record(&mut self, event: StoredEvent) {
         let event = Arc::new(event);
@@ -159,14 +223,14 @@ impl Store {
         rv: u64,
     ) -> Result<Vec<Value>, TooOld> {
         let later = self.events_since(rv)?;
+        let (sgroup, sresource) = storage_of(group, resource);
         let mut state: BTreeMap<ObjKey, Value> = self
-            .list(group, resource, namespace)
-            .into_iter()
+            .stored(group, resource, namespace)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for e in later.iter().rev() {
-            if e.key.group != group
-                || e.key.resource != resource
+            if e.key.group != sgroup
+                || e.key.resource != sresource
                 || namespace.is_some_and(|ns| e.key.namespace != ns)
             {
                 continue;
@@ -176,11 +240,122 @@ impl Store {
                 None => state.remove(&e.key),
             };
         }
-        Ok(state.into_values().collect())
+        Ok(state
+            .into_values()
+            .map(|o| view(group, resource, o))
+            .collect())
     }
     /// Forgets the history, as an etcd compaction does: older resourceVersions expire.
     pub fn compact(&mut self) {
         self.log.clear();
         self.floor = self.rv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(resource: &str, name: &str) -> ObjKey {
+        ObjKey {
+            group: String::new(),
+            resource: resource.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn cm(name: &str, v: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "ns"}, "data": {"k": v}})
+    }
+
+    /// etcd semantics: one global revision, bumped by every write including deletes; the
+    /// DELETED event carries the last state at the deletion's revision.
+    #[test]
+    fn every_write_bumps_the_global_resource_version() {
+        let mut s = Store::new(100);
+        let a = s.put(key("configmaps", "a"), cm("a", "1"));
+        let b = s.put(key("configmaps", "b"), cm("b", "1"));
+        assert_eq!(
+            (
+                a["metadata"]["resourceVersion"].as_str(),
+                b["metadata"]["resourceVersion"].as_str()
+            ),
+            (Some("1"), Some("2"))
+        );
+        s.remove(&key("configmaps", "a"));
+        let events = s.events_since(2).unwrap();
+        assert_eq!(
+            (
+                events.len(),
+                events[0].kind,
+                events[0].object["metadata"]["resourceVersion"].as_str()
+            ),
+            (1, EventType::Deleted, Some("3"))
+        );
+        assert_eq!(events[0].object["data"]["k"], "1");
+    }
+
+    /// A watch from a revision older than the kept history gets 410 (too old resource version).
+    #[test]
+    fn bounded_history_expires_old_resource_versions() {
+        let mut s = Store::new(2);
+        for i in 0..3 {
+            s.put(key("configmaps", "a"), cm("a", &i.to_string()));
+        }
+        assert_eq!(
+            s.events_since(0).unwrap_err(),
+            TooOld {
+                requested: 0,
+                oldest: 1
+            }
+        );
+        assert_eq!(s.events_since(1).unwrap().len(), 2);
+        s.compact();
+        assert!(s.events_since(2).is_err());
+        assert!(s.events_since(3).unwrap().is_empty());
+    }
+
+    /// resourceVersionMatch=Exact lists the state as it was at that revision.
+    #[test]
+    fn list_at_a_past_revision_undoes_later_writes() {
+        let mut s = Store::new(100);
+        s.put(key("configmaps", "a"), cm("a", "1"));
+        s.put(key("configmaps", "a"), cm("a", "2"));
+        s.put(key("configmaps", "b"), cm("b", "1"));
+        let at1 = s.list_at("", "configmaps", Some("ns"), 1).unwrap();
+        assert_eq!(at1.len(), 1);
+        assert_eq!(at1[0]["data"]["k"], "1");
+        assert_eq!(s.list("", "configmaps", Some("ns")).len(), 2);
+    }
+
+    /// kube-apiserver keeps one storage for core/v1 and events.k8s.io/v1 Events.
+    #[test]
+    fn events_of_both_apis_share_storage() {
+        let mut s = Store::new(100);
+        let new_api = ObjKey {
+            group: "events.k8s.io".into(),
+            ..key("events", "e")
+        };
+        let body = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e", "namespace": "ns"},
+            "regarding": {"kind": "Pod", "name": "p"}, "note": "hello", "reportingController": "me", "eventTime": "2026-11-25T12:00:00.000000Z"});
+        let answered = s.put(new_api.clone(), body);
+        assert_eq!(
+            (
+                answered["note"].as_str(),
+                answered["deprecatedSource"].clone()
+            ),
+            (Some("hello"), json!({}))
+        );
+        let core = s.get(&key("events", "e")).unwrap();
+        assert_eq!(
+            (
+                core["message"].as_str(),
+                core["involvedObject"]["name"].as_str(),
+                core["reportingComponent"].as_str()
+            ),
+            (Some("hello"), Some("p"), Some("me"))
+        );
+        assert_eq!(s.list("events.k8s.io", "events", None).len(), 1);
     }
 }

@@ -78,6 +78,24 @@ fn built_in_columns(res: &Resource) -> Vec<(&'static str, &'static str, Cell)> {
         "services" => vec![
             ("Type", "string", |o| s(&o["spec"]["type"])),
             ("Cluster-IP", "string", |o| s(&o["spec"]["clusterIP"])),
+            ("External-IP", "string", |o| {
+                let ips: Vec<String> = o["status"]["loadBalancer"]["ingress"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| {
+                        i["ip"]
+                            .as_str()
+                            .or(i["hostname"].as_str())
+                            .map(String::from)
+                    })
+                    .collect();
+                json!(if ips.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    ips.join(",")
+                })
+            }),
             ("Port(s)", "string", |o| {
                 let ports: Vec<String> = o["spec"]["ports"]
                     .as_array()
@@ -93,24 +111,38 @@ fn built_in_columns(res: &Resource) -> Vec<(&'static str, &'static str, Cell)> {
             }),
         ],
         "leases" => vec![("Holder", "string", |o| s(&o["spec"]["holderIdentity"]))],
-        "events" => vec![
-            ("Type", "string", |o| s(&o["type"])),
-            ("Reason", "string", |o| s(&o["reason"])),
-            ("Message", "string", |o| {
-                s(&o["message"].clone().or_note(&o["note"]))
-            }),
-        ],
         _ => vec![],
     }
 }
 
-trait OrNote {
-    fn or_note(self, other: &Value) -> Value;
-}
-impl OrNote for Value {
-    fn or_note(self, other: &Value) -> Value {
-        if self.is_null() { other.clone() } else { self }
+/// Event columns for both Event APIs (core field names, else events.k8s.io ones).
+fn event_columns() -> Vec<(&'static str, &'static str, Cell)> {
+    fn either<'a>(o: &'a Value, core: &str, new: &str) -> &'a Value {
+        if o[core].is_null() { &o[new] } else { &o[core] }
     }
+    vec![
+        ("Last Seen", "string", |o| {
+            let at = either(o, "lastTimestamp", "deprecatedLastTimestamp");
+            let at = if at.is_null() { &o["eventTime"] } else { at };
+            let at = if at.is_null() {
+                &o["metadata"]["creationTimestamp"]
+            } else {
+                at
+            };
+            json!(age(at.as_str()))
+        }),
+        ("Type", "string", |o| s(&o["type"])),
+        ("Reason", "string", |o| s(&o["reason"])),
+        ("Object", "string", |o| {
+            let r = either(o, "involvedObject", "regarding");
+            json!(format!(
+                "{}/{}",
+                r["kind"].as_str().unwrap_or("").to_lowercase(),
+                r["name"].as_str().unwrap_or("")
+            ))
+        }),
+        ("Message", "string", |o| s(either(o, "message", "note"))),
+    ]
 }
 
 /// Evaluates the JSONPath subset printer columns use: `.a.b`, `.a[0]`, `.a[?(@.k=="v")].b`.
@@ -216,6 +248,17 @@ pub fn table(
                 json!({"cells": cells, "object": row_object(o)})
             })
             .collect();
+    } else if res.plural == "events" {
+        // Events print without Name and Age, as kubectl shows them from kube-apiserver.
+        let cols = event_columns();
+        defs.clear();
+        for (name, type_, _) in &cols {
+            defs.push(column(name, type_, "", "", 0));
+        }
+        rows = objects
+            .iter()
+            .map(|o| json!({"cells": cols.iter().map(|(_, _, f)| f(o)).collect::<Vec<_>>(), "object": row_object(o)}))
+            .collect();
     } else {
         let cols = built_in_columns(res);
         for (name, type_, _) in &cols {
@@ -246,4 +289,27 @@ pub fn table(
         metadata["continue"] = json!(c);
     }
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": defs, "rows": rows})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_path;
+    use serde_json::json;
+
+    /// The JSONPath forms CRD printer columns use, as kubectl renders them.
+    #[test]
+    fn printer_column_paths_select_fields_items_and_filtered_items() {
+        let obj = json!({"spec": {"weight": 5}, "status": {"conditions": [
+            {"type": "Ready", "status": "False"}, {"type": "Progressing", "status": "True"}]}});
+        assert_eq!(json_path(&obj, ".spec.weight"), json!(5));
+        assert_eq!(
+            json_path(&obj, ".status.conditions[1].type"),
+            json!("Progressing")
+        );
+        assert_eq!(
+            json_path(&obj, ".status.conditions[?(@.type==\"Ready\")].status"),
+            json!("False")
+        );
+        assert_eq!(json_path(&obj, ".status.phase"), json!(null));
+    }
 }

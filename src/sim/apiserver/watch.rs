@@ -3,12 +3,12 @@
 //! `sendInitialEvents` watch-list, `timeoutSeconds`, and a 410 ERROR event for a
 //! resourceVersion the event log no longer covers.
 use super::http::{Reply, Request};
-use super::read::{Rendering, parse_rv, rendering, selectors};
+use super::read::{Rendering, parse_rv, partial, rendering, selectors};
 use super::routes::Target;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::state::Shared;
 use super::status::{ApiError, Cause};
-use super::store::{EventType, StoredEvent, set_rv};
+use super::store::{EventType, StoredEvent, set_rv, storage_of, view};
 use super::table;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -29,19 +29,31 @@ fn line(kind: &str, object: Value) -> Bytes {
 
 struct Filter {
     t: Target,
+    shape: Rendering,
     label: LabelSelector,
     field: FieldSelector,
 }
 
 impl Filter {
+    /// A BOOKMARK's object: the watched kind (or PartialObjectMetadata) with only metadata.
+    fn bookmark(&self, metadata: Value) -> Value {
+        let r = &self.t.resource;
+        match self.shape {
+            Rendering::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
+            }
+            _ => json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": metadata}),
+        }
+    }
     fn matches(&self, o: &Value) -> bool {
         self.label.matches(o) && self.field.matches(o)
     }
     /// The event this watcher sees for a write, if any.
     fn view(&self, e: &StoredEvent) -> Option<(&'static str, Value)> {
         let r = &self.t.resource;
-        if e.key.group != r.group
-            || e.key.resource != r.plural
+        let (group, resource) = storage_of(&r.group, &r.plural);
+        if e.key.group != group
+            || e.key.resource != resource
             || self
                 .t
                 .namespace
@@ -50,15 +62,18 @@ impl Filter {
         {
             return None;
         }
-        let now = self.matches(&e.object);
-        let before = e.old.as_ref().is_some_and(|o| self.matches(o));
+        let shown = |o: &Value| r.present(view(&r.group, &r.plural, o.clone()));
+        let object = shown(&e.object);
+        let old = e.old.as_ref().map(shown);
+        let now = self.matches(&object);
+        let before = old.as_ref().is_some_and(|o| self.matches(o));
         match e.kind {
-            EventType::Added if now => Some(("ADDED", e.object.clone())),
-            EventType::Deleted if now => Some(("DELETED", e.object.clone())),
-            EventType::Modified if now && before => Some(("MODIFIED", e.object.clone())),
-            EventType::Modified if now => Some(("ADDED", e.object.clone())),
+            EventType::Added if now => Some(("ADDED", object)),
+            EventType::Deleted if now => Some(("DELETED", object)),
+            EventType::Modified if now && before => Some(("MODIFIED", object)),
+            EventType::Modified if now => Some(("ADDED", object)),
             EventType::Modified if before => {
-                let mut last = e.old.clone().expect("before implies old");
+                let mut last = old.expect("before implies old");
                 set_rv(&mut last, e.rv);
                 Some(("DELETED", last))
             }
@@ -85,13 +100,14 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
     }
     let rv = parse_rv(req)?;
     let (label, field) = selectors(req)?;
+    let shape = rendering(&req.accept);
     let filter = Filter {
         t: t.clone(),
+        shape,
         label,
         field,
     };
     let bookmarks = req.query.flag("allowWatchBookmarks");
-    let as_table = rendering(&req.accept) == Rendering::Table;
     let timeout = req
         .query
         .get("timeoutSeconds")
@@ -100,12 +116,10 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
         .unwrap_or(DEFAULT_TIMEOUT);
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let res = t.resource.clone();
-    let render = move |o: Value| {
-        if as_table {
-            table::table(&res, &[o], 0, None, &Request::empty())
-        } else {
-            o
-        }
+    let render = move |o: Value| match shape {
+        Rendering::Table => table::table(&res, &[o], 0, None, &Request::empty()),
+        Rendering::Metadata => partial(&o),
+        Rendering::Full => o,
     };
 
     let inner = shared.lock();
@@ -144,12 +158,13 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
                     .store
                     .list(&r.group, &r.plural, t.namespace.as_deref())
                     .into_iter()
-                    .filter(|(_, o)| filter.matches(o))
-                    .map(|(_, o)| line("ADDED", render(o.clone()))),
+                    .map(|(_, o)| r.present(o))
+                    .filter(|o| filter.matches(o))
+                    .map(|o| line("ADDED", render(o))),
             );
             if initial_events && bookmarks {
-                let mark = json!({"kind": r.kind, "apiVersion": r.api_version(),
-                    "metadata": {"resourceVersion": sent_up_to.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
+                let mark = filter.bookmark(json!({"resourceVersion": sent_up_to.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"}}));
                 first.push(line("BOOKMARK", mark));
             }
         }
@@ -166,6 +181,7 @@ pub fn watch(shared: Arc<Shared>, t: &Target, req: &Request) -> Result<Reply, Ap
         bookmarks,
         deadline: Instant::now() + timeout,
         sent_up_to,
+        closing_marks: !(initial_events && bookmarks),
     };
     tokio::spawn(stream.run(first, render));
     Ok(Reply::Watch(rx))
@@ -179,6 +195,9 @@ struct Stream {
     bookmarks: bool,
     deadline: Instant,
     sent_up_to: u64,
+    /// Whether to send the bookmarks before the deadline; a watch-list that already
+    /// sent its initial-events-end bookmark gets none (as seen from kube-apiserver).
+    closing_marks: bool,
 }
 
 impl Stream {
@@ -195,7 +214,7 @@ impl Stream {
         let mut closing_marks: Vec<Instant> = [2, 1]
             .iter()
             .filter_map(|s| self.deadline.checked_sub(Duration::from_secs(*s)))
-            .filter(|at| *at > Instant::now())
+            .filter(|at| self.closing_marks && *at > Instant::now())
             .collect();
         loop {
             let mark_at = closing_marks
@@ -222,10 +241,9 @@ impl Stream {
                     } else {
                         next_mark += interval;
                     }
-                    let r = &self.filter.t.resource;
                     // Only what this stream has seen: a client resuming from it misses nothing.
                     let rv = self.sent_up_to;
-                    let mark = json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                    let mark = self.filter.bookmark(json!({"resourceVersion": rv.to_string()}));
                     if self.tx.send(line("BOOKMARK", mark)).await.is_err() {
                         return;
                     }
