@@ -24,9 +24,11 @@ enum Command {
     /// Run a local, Kubernetes-protocol API server for tests and the demo (a test double, not a cluster).
     ///
     /// Serves the Kubernetes REST protocol from memory on 127.0.0.1 and writes a kubeconfig
-    /// for it. It is a TEST DOUBLE for Portcullis' tests and demo, not a cluster: nothing
-    /// schedules or runs pods, there is no authentication, nothing is persisted. Real users
-    /// install Portcullis on a real Kubernetes cluster.
+    /// for it. It is a TEST DOUBLE for Portcullis' tests and demo, not a cluster: pods are
+    /// simulated (no containers run; Deployments and ReplicaSets are driven by simulated
+    /// controllers and a kubelet), login traffic is simulated and counted per pod on
+    /// /metrics, there is no authentication, nothing is persisted. Real users install
+    /// Portcullis on a real Kubernetes cluster.
     ///
     /// Prints `ready: <url> kubeconfig=<path>` once it accepts requests and stops on
     /// SIGINT/SIGTERM. With kubectl:

@@ -20,7 +20,7 @@ fn api_error(e: kube::Error) -> kube::core::Status {
 /// kube-apiserver SSA: a second manager changing a field the first one applied gets a
 /// 409 with a FieldManagerConflict cause; with force it takes the field over.
 #[tokio::test]
-#[ignore = "needs sim::objects"]
+
 async fn server_side_apply_conflicts_unless_forced() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
@@ -69,7 +69,7 @@ async fn server_side_apply_conflicts_unless_forced() {
 
 /// kube-apiserver records the writer of a create in managedFields (operation Update).
 #[tokio::test]
-#[ignore = "needs sim::objects"]
+
 async fn create_records_managed_fields_for_the_field_manager() {
     let (server, client) = cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
@@ -96,7 +96,7 @@ async fn create_records_managed_fields_for_the_field_manager() {
 /// kube-apiserver strategic merge: containers merge by name, so patching one container's
 /// image keeps the other container.
 #[tokio::test]
-#[ignore = "needs sim::objects"]
+
 async fn strategic_merge_patch_merges_containers_by_name() {
     let (server, client) = cluster::start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
@@ -127,7 +127,7 @@ async fn strategic_merge_patch_merges_containers_by_name() {
 /// kube-apiserver checks custom resources against the CRD's schema: 422 with a cause per
 /// field for a violation.
 #[tokio::test]
-#[ignore = "needs sim::objects"]
+
 async fn custom_resource_schema_violation_is_invalid() {
     let (server, client) = cluster::start().await;
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(client.clone());

@@ -18,6 +18,13 @@ pub struct LocalClusterArgs {
     /// Where to write the kubeconfig that points at the server.
     #[arg(long, default_value = "./local-cluster.kubeconfig")]
     pub kubeconfig: std::path::PathBuf,
+    /// Simulated pods (kube-controller-manager's Deployment and ReplicaSet controllers
+    /// and a kubelet run beside the API server).
+    #[command(flatten, next_help_heading = "Pods")]
+    pub workloads: workloads::WorkloadOptions,
+    /// Simulated login traffic and the pods' counters on /metrics.
+    #[command(flatten, next_help_heading = "Traffic")]
+    pub traffic: dataplane::TrafficArgs,
 }
 
 /// Runs the local cluster until SIGINT/SIGTERM.
@@ -28,6 +35,12 @@ pub async fn run(args: LocalClusterArgs) -> Result<(), Box<dyn std::error::Error
     })
     .await?;
     server.write_kubeconfig(&args.kubeconfig)?;
+    let sim =
+        cluster::Simulation::start(server.client().await?, args.workloads, &args.traffic).await?;
+    eprintln!(
+        "metrics: http://{}/metrics (per-pod login counters)",
+        sim.metrics_addr()
+    );
     println!(
         "ready: {} kubeconfig={}",
         server.url(),
@@ -38,6 +51,7 @@ pub async fn run(args: LocalClusterArgs) -> Result<(), Box<dyn std::error::Error
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    sim.stop().await;
     server.shutdown().await;
     Ok(())
 }

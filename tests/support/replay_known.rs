@@ -10,67 +10,14 @@ fn add(map: &mut Excused, scenario: &'static str, indices: &[usize], reason: &'s
     }
 }
 
-/// Exchanges that differ only because `sim::objects` (strategic merge, server-side apply,
-/// managedFields, CRD schema pruning/validation) is still a stub on this branch; they
-/// are expected to replay once it is merged (the test then says to drop them).
+/// Exchanges that differ only as a consequence of an earlier known difference.
 pub fn needs_objects() -> Excused {
     let mut m = Excused::new();
     add(
         &mut m,
-        "03-deployment",
-        &[11, 12, 13],
-        "strategic merge patch (sim::objects)",
-    );
-    add(
-        &mut m,
-        "03-deployment",
-        &[14, 16, 21],
-        "generation is 3 lower because the strategic merge patches before it failed",
-    );
-    add(
-        &mut m,
-        "04-server-side-apply",
-        &[
-            1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 15, 16, 18, 19, 20, 21, 22, 23,
-        ],
-        "server-side apply (sim::objects)",
-    );
-    add(
-        &mut m,
-        "04-server-side-apply",
-        &[5, 6, 17, 24],
-        "the object the failed apply would have created is missing",
-    );
-    add(&mut m, "07-crd", &[8], "schema validation (sim::objects)");
-    add(
-        &mut m,
         "07-crd",
-        &[11, 12, 13],
-        "schema pruning of unknown fields (sim::objects)",
-    );
-    add(
-        &mut m,
-        "07-crd",
-        &[16, 25],
-        "lists objects that schema validation would have rejected",
-    );
-    add(
-        &mut m,
-        "07-crd",
-        &[23, 24],
-        "server-side apply on a custom resource (sim::objects)",
-    );
-    add(
-        &mut m,
-        "09-events",
-        &[8],
-        "strategic merge patch (sim::objects)",
-    );
-    add(
-        &mut m,
-        "12-operator-patterns",
-        &[16, 17],
-        "server-side apply of /status (sim::objects)",
+        &[16, 24, 25],
+        "follows from CEL not being evaluated: the Widget update #20 should have rejected was stored",
     );
     m
 }
@@ -129,7 +76,7 @@ pub fn known_differences() -> Excused {
     add(
         &mut m,
         "07-crd",
-        &[9, 10, 20],
+        &[10, 20],
         "CEL rules (x-kubernetes-validations) are not evaluated",
     );
     add(

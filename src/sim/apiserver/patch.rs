@@ -42,7 +42,15 @@ pub fn patch(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiE
         return scale::update(inner, t, req, patched);
     }
     if is_apply {
-        let applied = parse_apply_body(&req.body)?;
+        let mut applied = parse_apply_body(&req.body)?;
+        // Status applied to the main resource of a kind with a status subresource is
+        // ignored, as kube-apiserver's strategy resets it (and owns none of it).
+        if t.subresource.is_none()
+            && res.status
+            && let Some(o) = applied.as_object_mut()
+        {
+            o.remove("status");
+        }
         let manager = req
             .query
             .get("fieldManager")
