@@ -59,7 +59,7 @@ async fn kubectl_applies_crds_and_manages_a_custom_object() {
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml");
     let routes = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gateway-api-httproutes.yaml"
+        "/tests/fixtures/gateway-api/httproutes.yaml"
     );
     let applied = ok(&kc, &["apply", "-f", crds, "-f", routes]);
     assert!(

@@ -127,7 +127,7 @@ impl Cluster {
 async fn install_crds(client: &Client) {
     let gateway = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gateway-api-httproutes.yaml"
+        "/tests/fixtures/gateway-api/httproutes.yaml"
     ))
     .expect("the HTTPRoute CRD fixture");
     let mut crds = portcullis::api::crds();
