@@ -97,11 +97,11 @@ impl Metrics {
         }
         if let Some(p) = phase {
             self.rollouts.get_or_create(&label(p)).inc();
-            match p {
-                Phase::Aborted => self.aborts.inc(),
-                Phase::Succeeded => self.promotions.inc(),
-                _ => 0,
-            };
+            if p == Phase::Aborted {
+                self.aborts.inc();
+            } else if p == Phase::Succeeded {
+                self.promotions.inc();
+            }
         }
     }
 
