@@ -9,10 +9,14 @@
 mod commands;
 mod decision;
 pub mod freeze;
+mod lifecycle;
 mod machine;
 mod observations;
+mod outcome;
 mod report;
 pub mod sizing;
+mod steps;
+mod verdicts;
 
 pub use decision::{CanaryDesired, Decision, Desired, Event, EventType, Wants};
 pub use observations::{

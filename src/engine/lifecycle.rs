@@ -1,0 +1,169 @@
+//! A release's arrival: a new template adopted, started as a canary, superseded, or
+//! blocked (freeze window, gate, rejected revision).
+
+use super::decision::EventType;
+use super::freeze;
+use super::machine::*;
+use super::observations::{GateOutcome, WorkloadObservation};
+use crate::api::{NotificationEvent, Outcome, Phase, PromotionStage};
+
+impl Ctx<'_> {
+    /// Notices a new pod template on the workload: adopts it on first sight, supersedes a
+    /// running canary, or ends the canary when the workload went back to stable.
+    pub(super) fn track_revision(&mut self, workload: &WorkloadObservation) {
+        let rev = &workload.revision;
+        let Some(stable) = self.st.stable.clone() else {
+            self.st.stable = Some(rev.clone());
+            self.st.phase = Some(Phase::Idle);
+            self.st.message = Some(format!("adopted {} as stable", describe_revision(rev)));
+            self.event(
+                EventType::Normal,
+                "Adopted",
+                format!(
+                    "adopted the running {} as the stable release",
+                    describe_revision(rev)
+                ),
+                None,
+            );
+            return;
+        };
+        let Some(canary) = self.st.canary.clone() else {
+            if rev.revision == stable.revision
+                && !matches!(self.st.phase, Some(Phase::Idle | Phase::Succeeded))
+            {
+                self.st.phase = Some(Phase::Idle);
+            }
+            return;
+        };
+        if rev.revision == canary.revision {
+            return;
+        }
+        let promoting_past_scaling = self.st.phase == Some(Phase::Promoting)
+            && self.st.promotion_stage != Some(PromotionStage::ScalingCanary);
+        if promoting_past_scaling && rev.revision == stable.revision {
+            return;
+        }
+        let (reason, message) = if rev.revision == stable.revision {
+            (
+                "Reverted",
+                format!(
+                    "the workload went back to the stable {}; canary {} ended",
+                    describe_revision(&stable),
+                    describe_revision(&canary)
+                ),
+            )
+        } else {
+            (
+                "Superseded",
+                format!(
+                    "{} superseded canary {}",
+                    describe_revision(rev),
+                    describe_revision(&canary)
+                ),
+            )
+        };
+        if self.st.phase != Some(Phase::Aborted) {
+            self.record_history(&canary, Outcome::Superseded, Some(message.clone()));
+        }
+        self.event(EventType::Normal, reason, message.clone(), None);
+        self.clear_canary();
+        self.st.phase = Some(Phase::Idle);
+        self.st.message = Some(message);
+    }
+
+    pub(super) fn clear_canary(&mut self) {
+        self.st.canary = None;
+        self.st.current_step = None;
+        self.st.step_started_at = None;
+        self.st.canary_started_at = None;
+        self.st.pause_reason = None;
+        self.st.promotion_stage = None;
+        self.st.analysis = None;
+        self.st.desired_weight = 0;
+    }
+
+    /// Starts a canary for the workload's new revision, unless something blocks it.
+    pub(super) fn try_start(&mut self, workload: &WorkloadObservation) {
+        let rev = workload.revision.clone();
+        if self.st.rejected_revisions.contains(&rev.revision) {
+            let reason = self
+                .st
+                .last_abort
+                .as_ref()
+                .filter(|a| a.revision.revision == rev.revision)
+                .map(|a| format!(" ({})", a.reason))
+                .unwrap_or_default();
+            let message = format!(
+                "{} was rejected earlier{reason}; push a new template or send `retry`",
+                describe_revision(&rev)
+            );
+            self.block("RevisionRejected", message, EventType::Warning);
+            return;
+        }
+        if self.st.freeze_override.as_deref() != Some(rev.revision.as_str())
+            && let Some((name, left)) = freeze::active_window(self.spec.gates.as_ref(), self.now)
+        {
+            self.wake_in(left);
+            let message = format!(
+                "{} waits: freeze window `{name}` is active (send `override-freeze` to start anyway)",
+                describe_revision(&rev)
+            );
+            self.block("FreezeWindow", message, EventType::Normal);
+            return;
+        }
+        let gated = self
+            .spec
+            .gates
+            .as_ref()
+            .is_some_and(|g| !g.pre_rollout.is_empty());
+        if gated {
+            match &self.obs.gates.pre_rollout {
+                None => {
+                    self.wants.pre_rollout_gate = true;
+                    let message = format!("{} waits for preRollout gates", describe_revision(&rev));
+                    self.block("AwaitingGate", message, EventType::Normal);
+                    return;
+                }
+                Some(GateOutcome::Failed(why)) => {
+                    self.wake_in(GATE_RETRY);
+                    let message =
+                        format!("preRollout gate refused {}: {why}", describe_revision(&rev));
+                    self.block("GateFailed", message, EventType::Warning);
+                    return;
+                }
+                Some(GateOutcome::Passed) => {}
+            }
+        }
+        self.st.canary = Some(rev.clone());
+        self.st.canary_started_at = Some(self.now_time());
+        self.st.current_step = Some(0);
+        self.st.step_started_at = Some(self.now_time());
+        self.st.analysis = None;
+        self.st.pause_reason = None;
+        self.st.promotion_stage = None;
+        self.st.desired_weight = 0;
+        self.st.phase = Some(Phase::Progressing);
+        let message = format!(
+            "canary started for {} against stable {}",
+            describe_revision(&rev),
+            describe_revision(self.st.stable.as_ref().expect("stable is known"))
+        );
+        self.st.message = Some(message.clone());
+        self.event(
+            EventType::Normal,
+            "CanaryStarted",
+            message,
+            Some(NotificationEvent::Started),
+        );
+    }
+
+    pub(super) fn block(&mut self, reason: &str, message: String, type_: EventType) {
+        let changed = self.before.phase != Some(Phase::Blocked)
+            || self.before.message.as_deref() != Some(message.as_str());
+        self.st.phase = Some(Phase::Blocked);
+        self.st.message = Some(message.clone());
+        if changed {
+            self.event(type_, reason, message, None);
+        }
+    }
+}

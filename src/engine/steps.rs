@@ -1,0 +1,194 @@
+//! Walking the steps: weights in effect on ready pods, timed and indefinite pauses,
+//! analysis steps, the progress deadline.
+
+use super::decision::EventType;
+use super::machine::*;
+use super::observations::WorkloadObservation;
+use super::{analysis_active, analysis_interval, sizing};
+use crate::api::rollout::defaults;
+use crate::api::{NotificationEvent, PauseReason, Phase, RolloutSpec, Verdict};
+use std::time::Duration;
+
+impl Ctx<'_> {
+    /// Advances through the steps as far as the observations allow.
+    pub(super) fn progress(&mut self, workload: &WorkloadObservation) {
+        if analysis_active(self.spec, &self.st) {
+            self.wake_in(analysis_interval(self.spec));
+        }
+        if self.st.pause_reason.is_some() {
+            self.st.phase = Some(Phase::Paused);
+            return;
+        }
+        self.st.phase = Some(Phase::Progressing);
+        if self.st.analysis.as_ref().is_some_and(|a| a.draining) {
+            self.st.message =
+                Some("metrics cannot be read: canary drained to weight 0 until they return".into());
+            return;
+        }
+        loop {
+            let i = self.st.current_step.unwrap_or(0).max(0) as usize;
+            let Some(step) = self.spec.steps.get(i).cloned() else {
+                self.enter_promotion();
+                return;
+            };
+            let step_elapsed = self
+                .st
+                .step_started_at
+                .as_ref()
+                .map_or(Duration::ZERO, |t| elapsed(&t.0, self.now));
+            if let Some(w) = step.set_weight {
+                self.st.desired_weight = w;
+                if self.weight_in_effect(workload, w) {
+                    self.advance(i + 1);
+                    continue;
+                }
+                let deadline = self.progress_deadline();
+                if step_elapsed >= deadline {
+                    self.abort(format!(
+                        "ProgressDeadlineExceeded: the canary did not serve {w}% with ready pods within {}",
+                        crate::api::duration::format_duration(deadline)
+                    ));
+                    return;
+                }
+                self.wake_in(deadline - step_elapsed);
+                self.st.message = Some(format!("waiting for {w}% of traffic on ready canary pods"));
+                return;
+            }
+            if let Some(pause) = &step.pause {
+                match pause.duration.as_ref().and_then(|d| d.parse().ok()) {
+                    Some(d) if step_elapsed >= d => {
+                        self.advance(i + 1);
+                        continue;
+                    }
+                    Some(d) => {
+                        self.wake_in(d - step_elapsed);
+                        self.st.message = Some(format!(
+                            "pausing for {} at {}%",
+                            crate::api::duration::format_duration(d - step_elapsed),
+                            self.st.desired_weight
+                        ));
+                        return;
+                    }
+                    None => {
+                        self.pause(
+                            PauseReason::Step,
+                            format!("paused at step {}: send `promote` to continue", i + 1),
+                        );
+                        return;
+                    }
+                }
+            }
+            if let Some(a) = &step.analysis {
+                if self.fresh_pass() {
+                    self.event(
+                        EventType::Normal,
+                        "AnalysisPassed",
+                        format!(
+                            "step {}: enough evidence that the canary is not worse",
+                            i + 1
+                        ),
+                        None,
+                    );
+                    self.advance(i + 1);
+                    continue;
+                }
+                if let Some(max) = a.max_duration.as_ref().and_then(|d| d.parse().ok()) {
+                    if step_elapsed >= max {
+                        self.pause(
+                            PauseReason::AnalysisInconclusive,
+                            format!(
+                                "step {}: analysis still inconclusive after {}; send `promote` to continue or `abort`",
+                                i + 1,
+                                crate::api::duration::format_duration(max)
+                            ),
+                        );
+                        return;
+                    }
+                    self.wake_in(max - step_elapsed);
+                }
+                self.st.message = Some(format!("step {}: gathering evidence", i + 1));
+                return;
+            }
+            return;
+        }
+    }
+
+    /// A pass from a reading taken during the current step, with no error since.
+    pub(super) fn fresh_pass(&self) -> bool {
+        let Some(a) = &self.st.analysis else {
+            return false;
+        };
+        let started = self.st.step_started_at.as_ref().map(|t| t.0);
+        a.verdict == Some(Verdict::Pass)
+            && a.consecutive_errors == 0
+            && a.last_reading_at.as_ref().map(|t| t.0) >= started
+    }
+
+    pub(super) fn progress_deadline(&self) -> Duration {
+        self.spec
+            .progress_deadline
+            .as_ref()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(Duration::from_secs(defaults::PROGRESS_DEADLINE_SECS))
+    }
+
+    pub(super) fn weight_in_effect(&self, workload: &WorkloadObservation, weight: i32) -> bool {
+        let want = sizing::canary_replicas(&self.spec.traffic, workload.replicas, weight);
+        let canary_rev = self.st.canary.as_ref().map(|c| c.revision.as_str());
+        let canary_ready = self
+            .obs
+            .canary
+            .as_ref()
+            .filter(|c| Some(c.revision.as_str()) == canary_rev)
+            .map_or(0, |c| c.ready_replicas);
+        let routed = self.spec.traffic.gateway_api.is_none() || self.obs.routed_weight == weight;
+        canary_ready >= want && routed
+    }
+
+    pub(super) fn advance(&mut self, next: usize) {
+        self.st.current_step = Some(next as i32);
+        self.st.step_started_at = Some(self.now_time());
+        let n = self.spec.steps.len();
+        if next < n {
+            let what = describe_step(self.spec, next);
+            self.event(
+                EventType::Normal,
+                "StepStarted",
+                format!("step {}/{n}: {what}", next + 1),
+                Some(NotificationEvent::Step),
+            );
+        }
+    }
+
+    pub(super) fn pause(&mut self, reason: PauseReason, message: String) {
+        let changed =
+            self.st.pause_reason != Some(reason) || self.before.phase != Some(Phase::Paused);
+        self.st.pause_reason = Some(reason);
+        self.st.phase = Some(Phase::Paused);
+        self.st.message = Some(message.clone());
+        if changed {
+            self.event(
+                EventType::Normal,
+                "Paused",
+                message,
+                Some(NotificationEvent::Paused),
+            );
+        }
+    }
+}
+
+pub(super) fn describe_step(spec: &RolloutSpec, i: usize) -> String {
+    let Some(step) = spec.steps.get(i) else {
+        return "promotion".into();
+    };
+    if let Some(w) = step.set_weight {
+        format!("setWeight {w}")
+    } else if let Some(p) = &step.pause {
+        match &p.duration {
+            Some(d) => format!("pause {d}"),
+            None => "pause until promoted".into(),
+        }
+    } else {
+        "analysis".into()
+    }
+}
