@@ -23,10 +23,7 @@ fn steps_with_a_manual_gate() -> serde_json::Value {
 async fn a_good_release_goes_through_every_step_and_is_promoted() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("canary-good");
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 3)).await;
-    create(&c.client, ns, &service()).await;
-    create(&c.client, ns, &rollout(steps_with_a_manual_gate())).await;
+    given_app(&c.client, ns, 3, steps_with_a_manual_gate()).await;
     let op = Operator::start(c.client.clone(), ns).await;
 
     let st = adopted(&c.client, ns).await;
@@ -94,13 +91,10 @@ async fn a_good_release_goes_through_every_step_and_is_promoted() {
 async fn a_failed_verdict_sends_traffic_back_and_scales_the_canary_down() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("canary-bad");
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 3)).await;
-    create(&c.client, ns, &service()).await;
     let mut spec = steps_with_a_manual_gate();
     spec["analysis"] = json!({"interval": "1s", "metrics": [{"name": "login-failures",
         "query": {"query": "vector(0)", "max": 0.1}}]});
-    create(&c.client, ns, &rollout(spec)).await;
+    given_app(&c.client, ns, 3, spec).await;
     let op = Operator::start(c.client.clone(), ns).await;
     op.readings
         .set(AnalysisReading::verdict(Verdict::Inconclusive));

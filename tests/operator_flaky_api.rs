@@ -79,14 +79,11 @@ where
 async fn through_an_api_that_refuses_writes_the_rollout_still_completes_once() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("flaky");
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
-    create(&c.client, ns, &service()).await;
-    create(&c.client, ns, &rollout(json!({
+    given_app(&c.client, ns, 2, json!({
         "workloadRef": {"name": APP}, "service": APP,
         "steps": [{"setWeight": 50}, {"pause": {"duration": "1s"}}],
         "analysis": {"interval": "1s", "metrics": [{"name": "m", "query": {"query": "vector(0)", "max": 1}}]}
-    }))).await;
+    })).await;
     let (writes, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (w, r) = (writes.clone(), refused.clone());
     let layer = tower::layer::layer_fn(move |inner| Flaky {

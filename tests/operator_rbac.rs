@@ -42,14 +42,11 @@ async fn recording_client(c: &cluster::Cluster, log: Log) -> kube::Client {
 async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("rbac");
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
-    create(&c.client, ns, &service()).await;
-    create(&c.client, ns, &rollout(json!({
+    given_app(&c.client, ns, 2, json!({
         "workloadRef": {"name": APP}, "service": APP,
         "steps": [{"setWeight": 50}, {"pause": {"duration": "1s"}}],
         "analysis": {"interval": "1s", "metrics": [{"name": "m", "query": {"query": "vector(0)", "max": 1}}]}
-    }))).await;
+    })).await;
     let log: Log = Default::default();
     let readings = Injected::default();
     readings.set(AnalysisReading::verdict(Verdict::Pass));
@@ -91,12 +88,9 @@ async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
 async fn a_standby_replica_writes_nothing() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("standby");
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
-    create(&c.client, ns, &service()).await;
-    create(&c.client, ns, &rollout(json!({
+    given_app(&c.client, ns, 2, json!({
         "workloadRef": {"name": APP}, "service": APP, "steps": [{"setWeight": 50}, {"pause": {}}]
-    }))).await;
+    })).await;
     let leader = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
     adopted(&c.client, ns).await;
     let log: Log = Default::default();

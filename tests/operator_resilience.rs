@@ -18,18 +18,11 @@ fn two_pauses() -> serde_json::Value {
            "steps": [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]})
 }
 
-async fn app(c: &cluster::Cluster, ns: &str, spec: serde_json::Value) {
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 3)).await;
-    create(&c.client, ns, &service()).await;
-    create(&c.client, ns, &rollout(spec)).await;
-}
-
 #[tokio::test]
 async fn killed_and_restarted_mid_canary_the_operator_resumes_without_repeating_itself() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("restart");
-    app(&c, ns, two_pauses()).await;
+    given_app(&c.client, ns, 3, two_pauses()).await;
     let op = Operator::start(c.client.clone(), ns).await;
     adopted(&c.client, ns).await;
     release(&c.client, ns, &image("1.1")).await;
@@ -90,7 +83,7 @@ async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
     let ns = &unique("restart-abort");
     let mut spec = two_pauses();
     spec["analysis"] = json!({"interval": "1s", "metrics": [{"name": "m", "query": {"query": "vector(0)", "max": 1}}]});
-    app(&c, ns, spec).await;
+    given_app(&c.client, ns, 3, spec).await;
     let readings = Injected::default();
     readings.set(AnalysisReading::verdict(Verdict::Inconclusive));
     let op = Operator::start_with(c.client.clone(), ns, false, readings.clone()).await;
@@ -119,7 +112,7 @@ async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
     let ns = &unique("invalid");
     let mut spec = two_pauses();
     spec["service"] = json!("no-such-service");
-    app(&c, ns, spec).await;
+    given_app(&c.client, ns, 3, spec).await;
     let before: Deployment = get(&c.client, ns, APP).await.unwrap();
     let op = Operator::start(c.client.clone(), ns).await;
     let st = until(&c.client, ns, "InvalidSpec", T, phase(Phase::InvalidSpec)).await;
@@ -143,7 +136,7 @@ async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
 async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("delete");
-    app(&c, ns, two_pauses()).await;
+    given_app(&c.client, ns, 3, two_pauses()).await;
     let op = Operator::start(c.client.clone(), ns).await;
     adopted(&c.client, ns).await;
     release(&c.client, ns, &image("1.1")).await;
@@ -174,7 +167,7 @@ async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
 async fn of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("leader");
-    app(&c, ns, two_pauses()).await;
+    given_app(&c.client, ns, 3, two_pauses()).await;
     let a = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;
     adopted(&c.client, ns).await;
     let b = Operator::start_with(c.client.clone(), ns, true, Injected::default()).await;

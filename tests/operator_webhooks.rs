@@ -79,17 +79,15 @@ async fn a_pre_rollout_gate_holds_the_canary_until_it_answers_2xx() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("gates");
     let gate = hook(503).await;
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
-    create(&c.client, ns, &service()).await;
-    create(
+    given_app(
         &c.client,
         ns,
-        &rollout(json!({
+        2,
+        json!({
             "workloadRef": {"name": APP}, "service": APP,
             "steps": [{"setWeight": 50}, {"pause": {}}],
             "gates": {"preRollout": [{"name": "change-freeze", "url": gate.url}]}
-        })),
+        }),
     )
     .await;
     let op = Operator::start(c.client.clone(), ns).await;
@@ -120,10 +118,7 @@ async fn notifications_tell_of_the_abort_and_a_dead_endpoint_does_not_delay_it()
     let c = cluster::Cluster::start().await;
     let ns = &unique("notify");
     let chat = hook(200).await;
-    namespace(&c.client, ns).await;
-    create(&c.client, ns, &deployment(&image("1.0"), 2)).await;
-    create(&c.client, ns, &service()).await;
-    create(&c.client, ns, &rollout(json!({
+    given_app(&c.client, ns, 2, json!({
         "workloadRef": {"name": APP}, "service": APP,
         "steps": [{"setWeight": 50}, {"pause": {}}],
         "analysis": {"interval": "1s", "metrics": [{"name": "m", "query": {"query": "vector(0)", "max": 1}}]},
@@ -131,7 +126,7 @@ async fn notifications_tell_of_the_abort_and_a_dead_endpoint_does_not_delay_it()
             {"name": "dead", "url": "http://127.0.0.1:9/none", "timeout": "2s"},
             {"name": "chat", "url": chat.url, "events": ["aborted"]}
         ]
-    }))).await;
+    })).await;
     let readings = Injected::default();
     readings.set(AnalysisReading::verdict(Verdict::Inconclusive));
     let op = Operator::start_with(c.client.clone(), ns, false, readings.clone()).await;

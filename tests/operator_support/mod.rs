@@ -126,6 +126,15 @@ pub async fn namespace(client: &Client, name: &str) {
     }
 }
 
+/// Given: a namespace holding the app's Deployment (release `1.0`, `replicas` pods), its
+/// Service, and a Rollout with `spec`.
+pub async fn given_app(client: &Client, ns: &str, replicas: i32, spec: Value) {
+    namespace(client, ns).await;
+    create(client, ns, &deployment(&image("1.0"), replicas)).await;
+    create(client, ns, &service()).await;
+    create(client, ns, &rollout(spec)).await;
+}
+
 pub fn deployment(image: &str, replicas: i32) -> Deployment {
     serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
