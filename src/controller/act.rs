@@ -31,15 +31,15 @@ fn route_context<'a>(
     owner: &'a OwnerReference,
     desired: Option<&Desired>,
 ) -> RouteContext<'a> {
-    let stable_hash = w.workload.as_ref().and_then(|d| {
-        let rev = desired.map(|d| d.stable_revision.as_str()).or_else(|| {
+    let stable_hash = desired
+        .map(|d| d.stable_revision.as_str())
+        .or_else(|| {
             ro.status
                 .as_ref()
                 .and_then(|s| s.stable.as_ref())
                 .map(|s| s.revision.as_str())
-        })?;
-        workload::stable_replica_set(d, &w.replica_sets, rev).and_then(workload::pod_template_hash)
-    });
+        })
+        .and_then(|rev| w.stable_hash(rev));
     RouteContext {
         namespace: ns,
         service,

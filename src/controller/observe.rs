@@ -64,14 +64,18 @@ impl World {
             .collect()
     }
 
+    /// `pod-template-hash` of the workload's ReplicaSet that runs `stable_revision`.
+    pub fn stable_hash(&self, stable_revision: &str) -> Option<&str> {
+        let d = self.workload.as_ref()?;
+        workload::stable_replica_set(d, &self.replica_sets, stable_revision)
+            .and_then(workload::pod_template_hash)
+    }
+
     /// Stable pods: those of the ReplicaSet that runs `stable_revision`.
     pub fn stable_pods(&self, stable_revision: &str) -> Vec<&Pod> {
-        let hash = self
-            .workload
-            .as_ref()
-            .and_then(|d| workload::stable_replica_set(d, &self.replica_sets, stable_revision))
-            .and_then(workload::pod_template_hash);
-        let Some(hash) = hash else { return Vec::new() };
+        let Some(hash) = self.stable_hash(stable_revision) else {
+            return Vec::new();
+        };
         self.pods
             .iter()
             .filter(|p| !p.labels().contains_key(TRACK_LABEL))
