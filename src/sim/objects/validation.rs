@@ -140,32 +140,8 @@ pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<SchemaCaus
                     );
                 }
             }
-            let count = map.len() as u64;
-            if let Some(max) = schema
-                .get("maxProperties")
-                .and_then(Value::as_u64)
-                .filter(|m| count > *m)
-            {
-                let noun = if max == 1 { "item" } else { "items" };
-                cause(
-                    out,
-                    "FieldValueTooMany",
-                    path,
-                    format!("Too many: {count}: must have at most {max} {noun}"),
-                );
-            }
-            if let Some(min) = schema
-                .get("minProperties")
-                .and_then(Value::as_u64)
-                .filter(|m| count < *m)
-            {
-                invalid(
-                    out,
-                    path,
-                    value,
-                    format!("{path} in body should have at least {min} properties"),
-                );
-            }
+            let bounds = ("maxProperties", "minProperties", "properties");
+            check_count(schema, value, map.len(), bounds, path, out);
             let props = schema.get("properties");
             let extra = schema.get("additionalProperties").filter(|e| e.is_object());
             for (key, child) in map {
@@ -321,16 +297,19 @@ fn format_ok(format: &str, s: &str) -> bool {
     Regex::new(pattern).is_ok_and(|re| re.is_match(s))
 }
 
-fn check_array(
+/// `maxItems`/`minItems` or `maxProperties`/`minProperties`: the same two checks, worded
+/// as kube-apiserver words them (the upper bound always says "item(s)").
+fn check_count(
     schema: &Value,
     value: &Value,
-    items: &[Value],
+    count: usize,
+    (max_key, min_key, unit): (&str, &str, &str),
     path: &str,
     out: &mut Vec<SchemaCause>,
 ) {
-    let count = items.len() as u64;
+    let count = count as u64;
     if let Some(max) = schema
-        .get("maxItems")
+        .get(max_key)
         .and_then(Value::as_u64)
         .filter(|m| count > *m)
     {
@@ -343,7 +322,7 @@ fn check_array(
         );
     }
     if let Some(min) = schema
-        .get("minItems")
+        .get(min_key)
         .and_then(Value::as_u64)
         .filter(|m| count < *m)
     {
@@ -351,9 +330,26 @@ fn check_array(
             out,
             path,
             value,
-            format!("{path} in body should have at least {min} items"),
+            format!("{path} in body should have at least {min} {unit}"),
         );
     }
+}
+
+fn check_array(
+    schema: &Value,
+    value: &Value,
+    items: &[Value],
+    path: &str,
+    out: &mut Vec<SchemaCause>,
+) {
+    check_count(
+        schema,
+        value,
+        items.len(),
+        ("maxItems", "minItems", "items"),
+        path,
+        out,
+    );
     if let Some(item_schema) = schema.get("items") {
         for (i, item) in items.iter().enumerate() {
             check(item_schema, item, &format!("{path}[{i}]"), out);
