@@ -88,6 +88,37 @@ impl Ours {
     }
 }
 
+/// Not a rule anyone can run: the sequential probability ratio test that knows the
+/// stable failure ratio and the bug's exact canary failure ratio, rejecting when the
+/// likelihood ratio of "bug" to "healthy" on the canary's own counts reaches 1/α.
+/// Among tests with false rollbacks ≤ α it needs about the fewest logins to reject
+/// (Wald–Wolfowitz), so its excess is a floor for ours and a ceiling on the ratio any
+/// valid test can reach against the threshold rules.
+pub struct Oracle {
+    log_lr: f64,
+    per_failure: f64,
+    per_success: f64,
+}
+
+impl Oracle {
+    pub fn new(baseline: f64, canary_failure: f64) -> Self {
+        Oracle {
+            log_lr: 0.0,
+            per_failure: (canary_failure / baseline).ln(),
+            per_success: ((1.0 - canary_failure) / (1.0 - baseline)).ln(),
+        }
+    }
+    pub fn read(&mut self, c: &Tally) -> bool {
+        let successes = c.attempts - c.failed_attempts;
+        self.log_lr += c.failed_attempts * self.per_failure;
+        // A success is impossible when every login fails (per_success = −∞).
+        if successes > 0.0 {
+            self.log_lr += successes * self.per_success;
+        }
+        self.log_lr >= (1.0 / (1.0 - ALPHA_CONFIDENCE)).ln()
+    }
+}
+
 /// A fixed-threshold rule: every 60 s, the last minute's canary failure ratio against
 /// `max_ratio`. Argo-style: `failures_allowed` 2 (rolls back at the third failed
 /// measurement, when failures exceed failureLimit); Flagger-style: 4 (at the fifth).
@@ -122,14 +153,21 @@ pub fn to_counts(t: &Tally) -> Counts {
     Counts::new(t.failed_attempts, t.attempts)
 }
 
-/// One canary run judged by ours (outcome 0) and every threshold rule (outcomes 1..);
+/// Outcome indices in [`run`]'s answer: ours, the oracle bound, then the threshold rules.
+pub const OURS: usize = 0;
+pub const ORACLE: usize = 1;
+pub const RULES: usize = 2;
+
+/// One canary run judged by ours, the oracle (only when there is a bug: on a healthy
+/// canary it has nothing to look for and never rolls back) and every threshold rule;
 /// also returns the first second whose scrape shows a canary failure.
 pub fn run(rng: &mut StdRng, s: Scenario, rules: &[Threshold]) -> (Vec<Outcome>, Option<u32>) {
     let mut ours = Ours::new();
-    let mut rules = rules.to_vec();
-    let mut out = vec![Outcome::default(); rules.len() + 1];
-    let (mut cum_c, mut cum_s) = (Tally::default(), Tally::default());
     let q = s.bug.canary_failure(s.baseline);
+    let mut oracle = (q > s.baseline).then(|| Oracle::new(s.baseline, q));
+    let mut rules = rules.to_vec();
+    let mut out = vec![Outcome::default(); rules.len() + RULES];
+    let (mut cum_c, mut cum_s) = (Tally::default(), Tally::default());
     let mut first_failure = None;
     for t in 1..=HORIZON_S {
         let c = sample(rng, s.rate * s.share, q, 1.0);
@@ -148,16 +186,26 @@ pub fn run(rng: &mut StdRng, s: Scenario, rules: &[Threshold]) -> (Vec<Outcome>,
             o.excess += excess;
         }
         // A reading at t sees the scrape taken at t; the rollback lands at t + 1.
-        if out[0].rollback_s.is_none() && ours.read(to_counts(&cum_c), to_counts(&cum_s)) {
-            out[0].rollback_s = Some(t + 1);
+        if out[OURS].rollback_s.is_none() && ours.read(to_counts(&cum_c), to_counts(&cum_s)) {
+            out[OURS].rollback_s = Some(t + 1);
+        }
+        if let Some(o) = oracle.as_mut()
+            && out[ORACLE].rollback_s.is_none()
+            && o.read(&c)
+        {
+            out[ORACLE].rollback_s = Some(t + 1);
         }
         for (i, rule) in rules.iter_mut().enumerate() {
             rule.window.add(c);
-            if out[i + 1].rollback_s.is_none() && t % THEIR_INTERVAL_S == 0 && rule.read() {
-                out[i + 1].rollback_s = Some(t + 1);
+            if out[RULES + i].rollback_s.is_none() && t % THEIR_INTERVAL_S == 0 && rule.read() {
+                out[RULES + i].rollback_s = Some(t + 1);
             }
         }
-        if out.iter().all(|o| o.rollback_s.is_some_and(|r| t >= r)) {
+        // Runs end when every rule that can still act has rolled back.
+        let done = |(i, o): (usize, &Outcome)| {
+            (i == ORACLE && oracle.is_none()) || o.rollback_s.is_some_and(|r| t >= r)
+        };
+        if out.iter().enumerate().all(done) {
             break;
         }
     }
