@@ -2,11 +2,12 @@
 //!
 //! Module map (see README): `api` (CRD types, validation), `engine` (pure decisions),
 //! `analysis` (judge: pure statistics; providers: Prometheus / HTTP probes),
-//! `traffic` (routers: weights → objects), `sim` (the local test cluster; nothing else
+//! `traffic` (routers: weights → objects), `cli` (commands for people and pipelines), `sim` (the local test cluster; nothing else
 //! depends on it).
 
 pub mod analysis;
 pub mod api;
+pub mod cli;
 pub mod controller;
 pub mod demo;
 pub mod engine;

@@ -34,6 +34,8 @@ enum Command {
     /// SIGINT/SIGTERM. With kubectl:
     /// `kubectl --kubeconfig ./local-cluster.kubeconfig apply -f crds/`
     LocalCluster(portcullis::sim::LocalClusterArgs),
+    #[command(flatten)]
+    Rollout(portcullis::cli::RolloutCommand),
 }
 
 #[tokio::main]
@@ -48,6 +50,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => portcullis::demo::run(args).await,
         Command::Controller(args) => portcullis::controller::run(args).await,
         Command::LocalCluster(args) => portcullis::sim::run(args).await,
+        Command::Rollout(c) => return portcullis::cli::run(c).await.into(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,376 @@
+//! `portcullis lint`: Rollouts and analysis templates checked offline, before they reach a
+//! cluster, with the checks the controller applies (`api::validate`, `analysis::resolve`:
+//! steps, traffic, freeze windows, metrics, template args, PromQL) plus one the API server
+//! would not report: fields it does not know (a typo like `maxIncrese` is pruned
+//! silently and the default applies).
+//!
+//! Templates a Rollout references are looked up among the documents given, so lint the
+//! Rollout together with its templates; those not given are named, not guessed.
+
+use super::Exit;
+use crate::analysis::render::check_queries;
+use crate::analysis::resolve::resolve;
+use crate::api::validate::{FieldError, validate_metrics, validate_rollout};
+use crate::api::{
+    AnalysisTemplate, AnalysisTemplateSpec, ClusterAnalysisTemplate, GROUP, Rollout, VERSION,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LintArgs {
+    /// YAML or JSON files, several documents each; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// One document of the input, as found.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// `file` or `file#N` (N = 1-based document index) for messages.
+    pub origin: String,
+    pub value: Value,
+}
+
+/// A problem found, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the document in the input, to print findings in input order.
+    pub doc: usize,
+    /// `file: Kind/name`
+    pub at: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.at, self.field, self.message)
+    }
+}
+
+/// What lint found: problems, and notes that are not problems.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub problems: Vec<Finding>,
+    pub notes: Vec<String>,
+    pub checked: usize,
+    pub skipped: usize,
+}
+
+/// Splits a file's text into documents (a `List`'s items count as documents).
+pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, String> {
+    let values: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).map_err(|e| format!("{origin}: not YAML: {e}"))?;
+    let many = values.len() > 1;
+    let mut out = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        let origin = if many {
+            format!("{origin}#{}", i + 1)
+        } else {
+            origin.to_string()
+        };
+        match v {
+            Value::Null => {}
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
+                let items = m
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                out.extend(items.into_iter().map(|value| Document {
+                    origin: origin.clone(),
+                    value,
+                }));
+            }
+            value => out.push(Document { origin, value }),
+        }
+    }
+    Ok(out)
+}
+
+/// Fields of `input` that the typed value dropped on its way through serde: unknown to
+/// the API, so the server would prune them.
+fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, typed) {
+        (Value::Object(i), Value::Object(t)) => {
+            for (k, v) in i {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match t.get(k) {
+                    None if !v.is_null() => out.push(p),
+                    None => {}
+                    Some(tv) => unknown_fields(v, tv, &p, out),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(t)) => {
+            for (n, (iv, tv)) in i.iter().zip(t).enumerate() {
+                unknown_fields(iv, tv, &format!("{path}[{n}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+enum Parsed {
+    Rollout(Box<Rollout>),
+    Template {
+        namespace: Option<String>,
+        name: String,
+        cluster: bool,
+        spec: AnalysisTemplateSpec,
+    },
+}
+
+fn parse<K>(index: usize, doc: &Document, at: &str, problems: &mut Vec<Finding>) -> Option<K>
+where
+    K: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let finding = |field: &str, message: String| Finding {
+        doc: index,
+        at: at.to_string(),
+        field: field.to_string(),
+        message,
+    };
+    let typed: K = match serde_json::from_value(doc.value.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(finding(
+                "(document)",
+                format!("does not match the API: {e}"),
+            ));
+            return None;
+        }
+    };
+    let mut unknown = Vec::new();
+    let back = serde_json::to_value(&typed).unwrap_or(Value::Null);
+    unknown_fields(&doc.value, &back, "", &mut unknown);
+    for field in unknown {
+        problems.push(finding(
+            &field,
+            "unknown field: the API server would drop it".into(),
+        ));
+    }
+    Some(typed)
+}
+
+fn field_findings(
+    index: usize,
+    at: &str,
+    errors: Vec<FieldError>,
+) -> impl Iterator<Item = Finding> + '_ {
+    errors.into_iter().map(move |e| Finding {
+        doc: index,
+        at: at.to_string(),
+        field: e.field,
+        message: e.message,
+    })
+}
+
+/// Checks every document; pure (no I/O), so tests call it directly.
+pub fn lint(docs: &[Document]) -> Report {
+    let mut report = Report::default();
+    let mut parsed = Vec::new();
+    for (index, doc) in docs.iter().enumerate() {
+        let api_version = doc
+            .value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = doc
+            .value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let at = format!("{}: {kind}/{name}", doc.origin);
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        if group != GROUP {
+            report.skipped += 1;
+            continue;
+        }
+        report.checked += 1;
+        if version != VERSION {
+            report.problems.push(Finding {
+                doc: index,
+                at,
+                field: "apiVersion".into(),
+                message: format!("`{api_version}` is not served; use {GROUP}/{VERSION}"),
+            });
+            continue;
+        }
+        let namespace = doc
+            .value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        let p = match kind {
+            "Rollout" => parse::<Rollout>(index, doc, &at, &mut report.problems)
+                .map(|r| Parsed::Rollout(Box::new(r))),
+            "AnalysisTemplate" => parse::<AnalysisTemplate>(index, doc, &at, &mut report.problems)
+                .map(|t| Parsed::Template {
+                    namespace: namespace.map(str::to_string),
+                    name: name.to_string(),
+                    cluster: false,
+                    spec: t.spec,
+                }),
+            "ClusterAnalysisTemplate" => {
+                parse::<ClusterAnalysisTemplate>(index, doc, &at, &mut report.problems).map(|t| {
+                    Parsed::Template {
+                        namespace: None,
+                        name: name.to_string(),
+                        cluster: true,
+                        spec: t.spec.into(),
+                    }
+                })
+            }
+            other => {
+                report.problems.push(Finding {
+                    doc: index,
+                    at: at.clone(),
+                    field: "kind".into(),
+                    message: format!(
+                        "`{other}` is not a {GROUP} kind; known: Rollout, AnalysisTemplate, \
+                         ClusterAnalysisTemplate"
+                    ),
+                });
+                None
+            }
+        };
+        if let Some(p) = p {
+            parsed.push((index, at, p));
+        }
+    }
+    for (index, at, p) in &parsed {
+        match p {
+            Parsed::Template { spec, .. } => {
+                let mut errors = Vec::new();
+                validate_metrics(&spec.metrics, "spec.metrics", &mut errors);
+                // Args without a value get theirs from each Rollout; a sample stands in.
+                let args: BTreeMap<String, String> = spec
+                    .args
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name.clone(),
+                            a.value.clone().unwrap_or(format!("sample-{}", a.name)),
+                        )
+                    })
+                    .collect();
+                errors.extend(check_queries(&spec.metrics, &args, "spec.metrics"));
+                report.problems.extend(field_findings(*index, at, errors));
+            }
+            Parsed::Rollout(ro) => {
+                report
+                    .problems
+                    .extend(field_findings(*index, at, validate_rollout(&ro.spec)));
+                let Some(analysis) = &ro.spec.analysis else {
+                    continue;
+                };
+                let ns = ro.metadata.namespace.as_deref();
+                let found: Vec<Option<AnalysisTemplateSpec>> = analysis
+                    .templates
+                    .iter()
+                    .map(|r| {
+                        parsed.iter().find_map(|(_, _, p)| match p {
+                            Parsed::Template {
+                                namespace,
+                                name,
+                                cluster,
+                                spec,
+                            } if *name == r.name
+                                && *cluster == r.cluster_scope
+                                && (r.cluster_scope
+                                    || ns.is_none()
+                                    || namespace.is_none()
+                                    || namespace.as_deref() == ns) =>
+                            {
+                                Some(spec.clone())
+                            }
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                let missing: Vec<usize> =
+                    (0..found.len()).filter(|&i| found[i].is_none()).collect();
+                for &i in &missing {
+                    let r = &analysis.templates[i];
+                    let kind = if r.cluster_scope {
+                        "ClusterAnalysisTemplate"
+                    } else {
+                        "AnalysisTemplate"
+                    };
+                    report.notes.push(format!(
+                        "{at}: {kind} `{}` is not among the files given; its metrics were not checked",
+                        r.name
+                    ));
+                }
+                if let Err(errors) = resolve(analysis, &found) {
+                    let not_given: Vec<String> = missing
+                        .iter()
+                        .map(|i| format!("spec.analysis.templates[{i}].name"))
+                        .collect();
+                    let errors = errors
+                        .into_iter()
+                        .filter(|e| !not_given.contains(&e.field))
+                        .collect();
+                    report.problems.extend(field_findings(*index, at, errors));
+                }
+            }
+        }
+    }
+    report.problems.sort_by_key(|f| f.doc);
+    report
+}
+
+fn read(path: &PathBuf) -> Result<(String, String), String> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("standard input: {e}"))?;
+        return Ok(("<stdin>".into(), s));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
+/// Reads the files, lints them together, prints problems (stdout) and a summary (stderr).
+pub fn run(args: &LintArgs) -> Exit {
+    let mut docs = Vec::new();
+    for path in &args.files {
+        match read(path).and_then(|(origin, text)| documents(&origin, &text)) {
+            Ok(d) => docs.extend(d),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
+    let report = lint(&docs);
+    for p in &report.problems {
+        println!("{p}");
+    }
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    eprintln!(
+        "{} problem{} in {} {GROUP} document{} ({} other document{} skipped)",
+        report.problems.len(),
+        if report.problems.len() == 1 { "" } else { "s" },
+        report.checked,
+        if report.checked == 1 { "" } else { "s" },
+        report.skipped,
+        if report.skipped == 1 { "" } else { "s" },
+    );
+    if report.problems.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Failed
+    }
+}
