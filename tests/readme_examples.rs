@@ -54,3 +54,15 @@ fn readme_examples_are_valid_portcullis_objects() {
     assert!(kinds.contains(&"Rollout".to_string()));
     assert!(kinds.contains(&"ClusterAnalysisTemplate".to_string()));
 }
+
+#[test]
+fn readme_examples_pass_portcullis_lint_together() {
+    let mut docs = Vec::new();
+    for (i, text) in readme_yaml_documents().iter().enumerate() {
+        docs.extend(portcullis::cli::lint::documents(&format!("README#{i}"), text).unwrap());
+    }
+    let report = portcullis::cli::lint::lint(&docs);
+    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(report.checked >= 2);
+}

@@ -124,7 +124,7 @@ enum Parsed {
         namespace: Option<String>,
         name: String,
         cluster: bool,
-        spec: AnalysisTemplateSpec,
+        spec: Box<AnalysisTemplateSpec>,
     },
 }
 
@@ -217,7 +217,7 @@ pub fn lint(docs: &[Document]) -> Report {
                     namespace: namespace.map(str::to_string),
                     name: name.to_string(),
                     cluster: false,
-                    spec: t.spec,
+                    spec: Box::new(t.spec),
                 }),
             "ClusterAnalysisTemplate" => {
                 parse::<ClusterAnalysisTemplate>(index, doc, &at, &mut report.problems).map(|t| {
@@ -225,7 +225,7 @@ pub fn lint(docs: &[Document]) -> Report {
                         namespace: None,
                         name: name.to_string(),
                         cluster: true,
-                        spec: t.spec.into(),
+                        spec: Box::new(t.spec.into()),
                     }
                 })
             }
@@ -290,7 +290,7 @@ pub fn lint(docs: &[Document]) -> Report {
                                     || namespace.is_none()
                                     || namespace.as_deref() == ns) =>
                             {
-                                Some(spec.clone())
+                                Some((**spec).clone())
                             }
                             _ => None,
                         })

@@ -1,0 +1,182 @@
+//! `portcullis lint` through the binary: manifests checked offline with the controller's
+//! own validation, problems named by file, object and field, and the exit status a
+//! pipeline can gate on.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn lint(args: &[&str], stdin: Option<&str>) -> Ran {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("lint")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn examples() -> Vec<String> {
+    let mut files: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .filter(|p| p.ends_with(".yaml"))
+            .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_shipped_examples_lint_clean_together() {
+    let files = examples();
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let ran = lint(&args, None);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.is_empty(), "{}", ran.stdout);
+    assert!(
+        !ran.stderr.contains("not among the files"),
+        "every template is given: {}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&format!(
+            "0 problems in {} portcullis.dev documents",
+            files.len()
+        )),
+        "{}",
+        ran.stderr
+    );
+}
+
+const BROKEN: &str = r#"
+apiVersion: portcullis.dev/v1alpha1
+kind: Rollout
+metadata: {name: auth-api, namespace: payments}
+spec:
+  workloadRef: {name: auth-api}
+  service: auth-api
+  steps:
+  - setWeight: 150
+  - pause: {duration: 5 minutes}
+  analysis:
+    interval: 5s
+    templates:
+    - {name: login-failures, args: [{name: ap, value: auth-api}]}
+    - {name: elsewhere, clusterScope: true}
+    metrics:
+    - name: inline
+      counts: {failures: 'sum(x{', total: 'sum(y)', maxIncrese: 0.1}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: login-failures, namespace: payments}
+spec:
+  args: [{name: app}]
+  metrics:
+  - name: ratio
+    counts:
+      failures: 'sum(increase(auth_login_attempts_total{app="{{args.app}}",outcome="failure"}[{{elapsed}}]))'
+      total: 'sum(increase(auth_login_attempts_total{app="{{args.app}}"}[{{elapsed}}]))'
+---
+apiVersion: portcullis.dev/v1beta1
+kind: Rollout
+metadata: {name: old}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unrelated}
+"#;
+
+#[test]
+fn each_problem_names_the_document_object_and_field() {
+    let ran = lint(&["-"], Some(BROKEN));
+    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    let at = "<stdin>#1: Rollout/auth-api: ";
+    for expected in [
+        format!("{at}spec.analysis.metrics[0].counts.maxIncrese: unknown field"),
+        format!("{at}spec.steps[0].setWeight: 150 is outside 0..100"),
+        format!("{at}spec.steps[1].pause.duration: `5 minutes` is not a duration"),
+        format!("{at}spec.analysis.metrics[0].counts.failures: not valid PromQL"),
+        format!(
+            "{at}spec.analysis.templates[0].args[0].name: `ap` is not an argument of template `login-failures`"
+        ),
+        "<stdin>#3: Rollout/old: apiVersion: `portcullis.dev/v1beta1` is not served".to_string(),
+    ] {
+        assert!(
+            ran.stdout.contains(&expected),
+            "`{expected}` in\n{}",
+            ran.stdout
+        );
+    }
+    assert!(
+        ran.stderr
+            .contains("ClusterAnalysisTemplate `elsewhere` is not among the files given"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("in 3 portcullis.dev documents (1 other document skipped)"),
+        "{}",
+        ran.stderr
+    );
+    // Input order: every finding about document 1 comes before document 3's.
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(
+        lines.last().unwrap().starts_with("<stdin>#3"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn input_that_is_not_yaml_or_not_there_is_bad_input() {
+    let ran = lint(&["-"], Some("kind: ["));
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("<stdin>: not YAML"), "{}", ran.stderr);
+    let ran = lint(&["no/such/file.yaml"], None);
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("no/such/file.yaml"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_template_without_the_rollout_is_checked_on_its_own() {
+    let ran = lint(
+        &["-"],
+        Some(
+            "apiVersion: portcullis.dev/v1alpha1\nkind: ClusterAnalysisTemplate\nmetadata: {name: t}\n\
+             spec:\n  metrics:\n  - name: m\n    query: {query: 'rate(x[{{args.missing}}])', max: 1}\n",
+        ),
+    );
+    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("<stdin>: ClusterAnalysisTemplate/t: spec.metrics"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("missing"), "{}", ran.stdout);
+}
