@@ -100,6 +100,19 @@ pub struct Revision {
     pub images: Vec<String>,
 }
 
+/// `<revision> (<image>, ...)`: how messages, events and the CLI name a release. The
+/// revision is cut to 10 characters, the length Portcullis' own hashes have.
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r: String = self.revision.chars().take(10).collect();
+        if self.images.is_empty() {
+            f.write_str(r)
+        } else {
+            write!(f, "{r} ({})", self.images.join(", "))
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum PauseReason {
     /// A `pause` step without duration: waits for `promote`.

@@ -1,16 +1,8 @@
 //! How `portcullis status` and the waiting commands show a Rollout. Pure text.
 
-use crate::api::{MetricResult, Revision, Rollout, RolloutStatus};
+use crate::api::{MetricResult, Rollout, RolloutStatus};
 use k8s_openapi::jiff::Timestamp;
 use std::fmt::Write;
-
-fn revision(r: &Revision) -> String {
-    if r.images.is_empty() {
-        r.revision.clone()
-    } else {
-        format!("{} ({})", r.revision, r.images.join(", "))
-    }
-}
 
 /// Seconds or minutes ago, for humans.
 fn ago(at: Timestamp, now: Timestamp) -> String {
@@ -125,7 +117,7 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
         let _ = writeln!(out, "  Promoting: {s:?}");
     }
     if let Some(r) = &st.stable {
-        let _ = writeln!(out, "  Stable:   {}", revision(r));
+        let _ = writeln!(out, "  Stable:   {r}");
     }
     if let Some(r) = &st.canary {
         let since = st
@@ -133,7 +125,7 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
             .as_ref()
             .map(|t| format!(", started {}", ago(t.0, now)))
             .unwrap_or_default();
-        let _ = writeln!(out, "  Canary:   {}{since}", revision(r));
+        let _ = writeln!(out, "  Canary:   {r}{since}");
     }
     if let Some(a) = &st.analysis {
         let at = a
@@ -171,7 +163,7 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
         let _ = writeln!(
             out,
             "  Last abort: {} {}: {}{cost}",
-            revision(&a.revision),
+            a.revision,
             ago(a.at.0, now),
             a.reason
         );
@@ -201,7 +193,7 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
                 out,
                 "    {:<10} {} {}{}",
                 format!("{:?}", h.outcome),
-                revision(&h.revision),
+                h.revision,
                 ago(h.ended_at.0, now),
                 h.reason
                     .as_deref()

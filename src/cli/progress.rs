@@ -30,14 +30,6 @@ pub enum Progress {
     Failed(String),
 }
 
-fn images(r: &crate::api::Revision) -> String {
-    if r.images.is_empty() {
-        r.revision.clone()
-    } else {
-        format!("{} ({})", r.revision, r.images.join(", "))
-    }
-}
-
 /// Where `goal` stands, given the Rollout's `metadata.generation` and status.
 pub fn assess(goal: &Goal, generation: Option<i64>, status: Option<&RolloutStatus>) -> Progress {
     let Some(st) = status else {
@@ -85,17 +77,17 @@ pub fn assess(goal: &Goal, generation: Option<i64>, status: Option<&RolloutStatu
         let by = st
             .canary
             .as_ref()
-            .map(images)
+            .map(ToString::to_string)
             .unwrap_or_else(|| "a newer release".into());
         return Progress::Failed(format!(
             "revision {} was superseded by {by} before it finished",
-            images(&h.revision)
+            h.revision
         ));
     }
     match goal {
         Goal::Promoted { .. } if stable => Progress::Reached(format!(
             "revision {} is stable",
-            images(st.stable.as_ref().expect("checked above"))
+            st.stable.as_ref().expect("checked above")
         )),
         Goal::Promoted { .. } | Goal::Paused { .. } if rejected => Progress::Failed(format!(
             "revision {revision} was rolled back: {abort_reason}; it is not retried until \

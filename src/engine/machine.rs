@@ -130,16 +130,8 @@ pub(crate) fn elapsed(since: &Timestamp, now: Timestamp) -> Duration {
     }
 }
 
-pub(super) fn short(rev: &str) -> &str {
-    &rev[..rev.len().min(10)]
-}
-
 pub(super) fn describe_revision(r: &Revision) -> String {
-    if r.images.is_empty() {
-        format!("revision {}", short(&r.revision))
-    } else {
-        format!("revision {} ({})", short(&r.revision), r.images.join(", "))
-    }
+    format!("revision {r}")
 }
 
 impl Ctx<'_> {
