@@ -106,7 +106,7 @@ impl std::fmt::Display for Revision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let r: String = self.revision.chars().take(10).collect();
         if self.images.is_empty() {
-            f.write_str(r)
+            f.write_str(&r)
         } else {
             write!(f, "{r} ({})", self.images.join(", "))
         }
