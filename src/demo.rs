@@ -4,6 +4,7 @@
 //! release whose logins fail is rolled back within seconds and recorded as rejected.
 
 use crate::api::{Phase, Rollout, RolloutStatus};
+use crate::cli::{Exit, RolloutCommand};
 use crate::controller::measure::PrometheusAnalysis;
 use crate::controller::{ControllerArgs, LogFormat};
 use crate::sim::cluster::Simulation;
@@ -13,10 +14,10 @@ use crate::sim::workloads::WorkloadOptions;
 use crate::sim::{apiserver, setup};
 use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
+use kube::Client;
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -157,14 +158,32 @@ async fn follow(
     }
 }
 
-async fn release(client: &Client, image: &str) -> Result<(), DemoError> {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    let patch =
-        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
-    api.patch(APP, &PatchParams::default(), &Patch::Strategic(patch))
-        .await
-        .map_err(|e| step(format!("releasing {image}: {e}")))?;
-    Ok(())
+#[derive(Parser)]
+struct PipelineCli {
+    #[command(subcommand)]
+    command: RolloutCommand,
+}
+
+/// Runs `portcullis ARGS -n payments` with the command line, exactly as a person or a
+/// pipeline would (through the kubeconfig file, printing what the command prints).
+async fn portcullis(kubeconfig: &Path, args: &[&str]) -> Result<Exit, DemoError> {
+    println!("$ portcullis {} -n {NS}", args.join(" "));
+    let path = kubeconfig.display().to_string();
+    let argv = ["portcullis"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["-n", NS, "--kubeconfig", &path]);
+    let cli = PipelineCli::try_parse_from(argv).map_err(step)?;
+    Ok(crate::cli::run(cli.command).await)
+}
+
+/// Pushes `image` and waits for its outcome, as a CI pipeline does.
+async fn pipeline(kubeconfig: &Path, image: &str) -> Result<Exit, DemoError> {
+    portcullis(
+        kubeconfig,
+        &["push", APP, image, "--wait", "--timeout", "180s"],
+    )
+    .await
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -221,7 +240,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
         stop,
     ));
 
-    let outcome = story(&client).await;
+    let outcome = story(&client, &args.kubeconfig).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(15), operator).await;
     sim.stop().await;
@@ -232,7 +251,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
     Ok(())
 }
 
-async fn story(client: &Client) -> Result<(), DemoError> {
+async fn story(client: &Client, kubeconfig: &Path) -> Result<(), DemoError> {
     let ns: kube::api::DynamicObject = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}
     }))
@@ -266,18 +285,13 @@ async fn story(client: &Client) -> Result<(), DemoError> {
     // Let Prometheus see the stable pods' counters before the first canary.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    println!("\n== release auth:1.1 (healthy: 2% wrong passwords, like stable)");
-    release(client, "auth:1.1").await?;
-    let st = follow(client, Duration::from_secs(180), |s| {
-        matches!(s.phase, Some(Phase::Succeeded | Phase::Aborted))
-            && s.stable.as_ref().is_some_and(|r| r.images == ["auth:1.1"])
-            || s.phase == Some(Phase::Aborted)
-    })
-    .await?;
-    if st.phase != Some(Phase::Succeeded) {
+    println!(
+        "\n== release auth:1.1 (healthy: 2% wrong passwords, like stable), as a CI pipeline does"
+    );
+    if pipeline(kubeconfig, "auth:1.1").await? != Exit::Success {
         return Err(step(format!(
             "the healthy release was not promoted: {}",
-            st.message.unwrap_or_default()
+            status(client).await.message.unwrap_or_default()
         )));
     }
     println!("   promoted: auth:1.1 is stable");
@@ -285,15 +299,10 @@ async fn story(client: &Client) -> Result<(), DemoError> {
 
     println!("\n== release auth:1.2 (a session bug: every login on its pods fails)");
     let released = Instant::now();
-    release(client, "auth:1.2").await?;
-    let st = follow(client, Duration::from_secs(120), |s| {
-        let ours = s.canary.as_ref().is_some_and(|c| c.images == ["auth:1.2"])
-            || s.last_abort
-                .as_ref()
-                .is_some_and(|a| a.revision.images == ["auth:1.2"]);
-        ours && matches!(s.phase, Some(Phase::Aborted | Phase::Succeeded))
-    })
-    .await?;
+    if pipeline(kubeconfig, "auth:1.2").await? != Exit::Failed {
+        return Err(step("the broken release was not rolled back"));
+    }
+    let st = status(client).await;
     let Some(abort) = st
         .last_abort
         .clone()
@@ -314,8 +323,10 @@ async fn story(client: &Client) -> Result<(), DemoError> {
         "   rejected revisions (not retried until `retry` or a new template): {:?}",
         st.rejected_revisions
     );
-    let ro: Api<Rollout> = Api::namespaced(client.clone(), NS);
-    let name = ro.get(APP).await.map(|r| r.name_any()).unwrap_or_default();
-    println!("   kubectl describe rollout {name} -n {NS} shows the Aborted event with the numbers");
+    println!();
+    portcullis(kubeconfig, &["status", APP]).await?;
+    println!(
+        "   (kubectl describe rollout {APP} -n {NS} shows the Aborted event with the numbers)"
+    );
     Ok(())
 }

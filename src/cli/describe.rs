@@ -26,13 +26,24 @@ pub fn line(st: &RolloutStatus) -> String {
     )
 }
 
+/// Counts as integers, other numbers with 3 decimals; very large or small ones (e-values
+/// reach 1e70) in scientific notation.
 fn number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else if x.abs() >= 0.01 {
-        format!("{x:.3}")
-    } else {
+    if x != 0.0 && !(0.01..1e6).contains(&x.abs()) {
         format!("{x:.2e}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// At most `n` characters, with an ellipsis when cut: history lines stay one line.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
     }
 }
 
@@ -67,7 +78,8 @@ fn metric(m: &MetricResult) -> String {
     if m.errors > 0 {
         let _ = write!(s, ", {} unreadable", m.errors);
     }
-    if let Some(msg) = &m.message {
+    // The message restates the numbers above; it is news only when there are none.
+    if let Some(msg) = m.message.as_ref().filter(|_| m.canary.is_none()) {
         let _ = write!(s, " — {msg}");
     }
     s
@@ -197,7 +209,7 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
                 ago(h.ended_at.0, now),
                 h.reason
                     .as_deref()
-                    .map(|r| format!(": {r}"))
+                    .map(|r| format!(": {}", clip(r, 60)))
                     .unwrap_or_default()
             );
         }
