@@ -20,6 +20,19 @@ fn the_demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
     );
     assert!(stdout.contains("promoted: auth:1.1 is stable"), "{stdout}");
     assert!(stdout.contains("rolled back"), "{stdout}");
+    // The pipeline's part is played by the command line, as a CI job would run it.
+    assert!(
+        stdout.contains("$ portcullis push auth-api auth:1.1 --wait"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("revision ") && stdout.contains("(auth:1.1) is stable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Rejected: "),
+        "`portcullis status` shows the rejected revision: {stdout}"
+    );
     assert!(
         stdout
             .trim_end()
