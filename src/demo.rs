@@ -231,6 +231,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
         lease_name: "portcullis-controller".into(),
         lease_duration: 15,
         log_format: LogFormat::Text,
+        gateway_api_check_interval: Duration::from_secs(30),
     };
     let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), prometheus.url()));
     let operator = tokio::spawn(crate::controller::run_with_client(

@@ -63,6 +63,14 @@ pub struct ControllerArgs {
     pub lease_duration: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// When the Gateway API is not installed at start, how often to look for it again;
+    /// once HTTPRoutes are served the operator watches them too.
+    #[arg(long, default_value = "30s", value_parser = interval)]
+    pub gateway_api_check_interval: Duration,
+}
+
+fn interval(s: &str) -> Result<Duration, String> {
+    crate::api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,29 +230,52 @@ async fn has_http_routes(client: &Client) -> bool {
         .is_ok()
 }
 
-/// One Controller per watched namespace (or one for all), until `lost` resolves.
-async fn controllers(ctx: Arc<Context>, args: &ControllerArgs, routes: bool, lost: Lost) {
+/// One Controller per watched namespace (or one for all), until `lost` resolves. When the
+/// Gateway API appears later, they are restarted with HTTPRoute watches (a restart only
+/// re-lists: every reconcile is idempotent).
+async fn controllers(ctx: Arc<Context>, args: &ControllerArgs, mut routes: bool, mut lost: Lost) {
     let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
         vec![None]
     } else {
         args.namespaces.iter().cloned().map(Some).collect()
     };
-    let (lost_tx, lost_rx) = watch::channel(false);
-    let runs = scopes.into_iter().map(|ns| {
-        let mut lost_rx = lost_rx.clone();
-        let shutdown = async move {
-            let _ = lost_rx.wait_for(|l| *l).await;
+    loop {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let runs = scopes.iter().cloned().map(|ns| {
+            let mut stop_rx = stop_rx.clone();
+            let shutdown = async move {
+                let _ = stop_rx.wait_for(|l| *l).await;
+            };
+            controller(ctx.clone(), ns, routes, shutdown)
+        });
+        let all = futures::future::join_all(runs);
+        tokio::pin!(all);
+        let appeared = routes_appear(&ctx.client, routes, args.gateway_api_check_interval);
+        let restart = tokio::select! {
+            _ = &mut all => return,
+            _ = &mut lost => false,
+            _ = appeared => true,
         };
-        controller(ctx.clone(), ns, routes, shutdown)
-    });
-    let all = futures::future::join_all(runs);
-    tokio::pin!(all);
-    tokio::select! {
-        _ = &mut all => {},
-        _ = lost => {
-            let _ = lost_tx.send(true);
-            // In-flight reconciles finish; bounded so a hung API call cannot hold the exit.
-            let _ = tokio::time::timeout(Duration::from_secs(10), all).await;
+        let _ = stop_tx.send(true);
+        // In-flight reconciles finish; bounded so a hung API call cannot hold the exit.
+        let _ = tokio::time::timeout(Duration::from_secs(10), all).await;
+        if !restart {
+            return;
+        }
+        tracing::info!("the Gateway API is served now: watching HTTPRoutes too");
+        routes = true;
+    }
+}
+
+/// Resolves once HTTPRoutes are served, checking every `every`; never when `already`.
+async fn routes_appear(client: &Client, already: bool, every: Duration) {
+    if already {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(every).await;
+        if has_http_routes(client).await {
+            return;
         }
     }
 }

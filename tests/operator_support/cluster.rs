@@ -38,6 +38,20 @@ impl Drop for Local {
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        Self::start_with(true).await
+    }
+
+    /// The local cluster without the Gateway API (it is installed later with
+    /// [`Cluster::install_gateway_api`]). Local only: a real cluster cannot drop it.
+    pub async fn start_without_gateway_api() -> Cluster {
+        assert!(
+            std::env::var(E2E_ENV).is_err(),
+            "this scenario needs a cluster without the Gateway API: the local one"
+        );
+        Self::start_with(false).await
+    }
+
+    async fn start_with(gateway_api: bool) -> Cluster {
         portcullis::install_crypto_provider();
         if let Ok(path) = std::env::var(E2E_ENV) {
             let kubeconfig = PathBuf::from(path);
@@ -57,7 +71,10 @@ impl Cluster {
             .write_kubeconfig(&kubeconfig)
             .expect("kubeconfig written");
         let client = client(&kubeconfig).await;
-        install_crds(&client).await;
+        install_crds(&client, portcullis::api::crds()).await;
+        if gateway_api {
+            install_crds(&client, gateway_api_crds()).await;
+        }
         // Pods start and become ready quickly: these tests are about the operator.
         let options = WorkloadOptions {
             start_delay: Duration::from_millis(100),
@@ -112,6 +129,10 @@ impl Cluster {
             .items
     }
 
+    pub async fn install_gateway_api(&self) {
+        install_crds(&self.client, gateway_api_crds()).await;
+    }
+
     pub async fn lease_holder(&self, ns: &str, name: &str) -> Option<String> {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), ns);
         api.get_opt(name)
@@ -123,18 +144,19 @@ impl Cluster {
     }
 }
 
-/// Portcullis' CRDs and Gateway API's HTTPRoute, applied and Established.
-async fn install_crds(client: &Client) {
+/// Gateway API's HTTPRoute CRD, as the Gateway API release ships it.
+fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
     let gateway = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gateway-api/httproutes.yaml"
     ))
     .expect("the HTTPRoute CRD fixture");
-    let mut crds = portcullis::api::crds();
-    crds.extend(
-        serde_saphyr::from_multiple::<CustomResourceDefinition>(&gateway)
-            .expect("the HTTPRoute CRD parses"),
-    );
+    serde_saphyr::from_multiple::<CustomResourceDefinition>(&gateway)
+        .expect("the HTTPRoute CRD parses")
+}
+
+/// CRDs applied and Established.
+async fn install_crds(client: &Client, crds: Vec<CustomResourceDefinition>) {
     portcullis::sim::setup::install_crds(client, crds)
         .await
         .expect("CRDs installed");

@@ -62,6 +62,7 @@ impl Operator {
             lease_name: "portcullis-controller".into(),
             lease_duration: 3,
             log_format: LogFormat::Text,
+            gateway_api_check_interval: Duration::from_millis(300),
         };
         let source = Arc::new(readings.clone());
         let task = tokio::spawn(async move {
