@@ -173,6 +173,89 @@ fn field_findings(
     })
 }
 
+/// A template on its own: its metrics, and its queries rendered with the args' values
+/// (args without one get theirs from each Rollout; a sample stands in).
+fn check_template(spec: &AnalysisTemplateSpec) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    validate_metrics(&spec.metrics, "spec.metrics", &mut errors);
+    let args: BTreeMap<String, String> = spec
+        .args
+        .iter()
+        .map(|a| {
+            let value = a.value.clone().unwrap_or(format!("sample-{}", a.name));
+            (a.name.clone(), value)
+        })
+        .collect();
+    errors.extend(check_queries(&spec.metrics, &args, "spec.metrics"));
+    errors
+}
+
+/// The template `r` names, among the documents given (a namespaced one must be in the
+/// Rollout's namespace when both say which).
+fn find_template(
+    r: &crate::api::TemplateRef,
+    rollout_ns: Option<&str>,
+    parsed: &[(usize, String, Parsed)],
+) -> Option<AnalysisTemplateSpec> {
+    parsed.iter().find_map(|(_, _, p)| match p {
+        Parsed::Template {
+            namespace,
+            name,
+            cluster,
+            spec,
+        } if *name == r.name
+            && *cluster == r.cluster_scope
+            && (r.cluster_scope
+                || rollout_ns.is_none()
+                || namespace.is_none()
+                || namespace.as_deref() == rollout_ns) =>
+        {
+            Some((**spec).clone())
+        }
+        _ => None,
+    })
+}
+
+/// A Rollout's spec, and its analysis resolved against the templates given; templates not
+/// given are noted, not reported.
+fn check_rollout(
+    ro: &Rollout,
+    parsed: &[(usize, String, Parsed)],
+    at: &str,
+    notes: &mut Vec<String>,
+) -> Vec<FieldError> {
+    let mut errors = validate_rollout(&ro.spec);
+    let Some(analysis) = &ro.spec.analysis else {
+        return errors;
+    };
+    let ns = ro.metadata.namespace.as_deref();
+    let found: Vec<Option<AnalysisTemplateSpec>> = analysis
+        .templates
+        .iter()
+        .map(|r| find_template(r, ns, parsed))
+        .collect();
+    let mut not_given = Vec::new();
+    for (i, r) in analysis.templates.iter().enumerate() {
+        if found[i].is_some() {
+            continue;
+        }
+        let kind = if r.cluster_scope {
+            "ClusterAnalysisTemplate"
+        } else {
+            "AnalysisTemplate"
+        };
+        notes.push(format!(
+            "{at}: {kind} `{}` is not among the files given; its metrics were not checked",
+            r.name
+        ));
+        not_given.push(format!("spec.analysis.templates[{i}].name"));
+    }
+    if let Err(e) = resolve(analysis, &found) {
+        errors.extend(e.into_iter().filter(|e| !not_given.contains(&e.field)));
+    }
+    errors
+}
+
 /// Checks every document; pure (no I/O), so tests call it directly.
 pub fn lint(docs: &[Document]) -> Report {
     let mut report = Report::default();
@@ -247,82 +330,11 @@ pub fn lint(docs: &[Document]) -> Report {
         }
     }
     for (index, at, p) in &parsed {
-        match p {
-            Parsed::Template { spec, .. } => {
-                let mut errors = Vec::new();
-                validate_metrics(&spec.metrics, "spec.metrics", &mut errors);
-                // Args without a value get theirs from each Rollout; a sample stands in.
-                let args: BTreeMap<String, String> = spec
-                    .args
-                    .iter()
-                    .map(|a| {
-                        (
-                            a.name.clone(),
-                            a.value.clone().unwrap_or(format!("sample-{}", a.name)),
-                        )
-                    })
-                    .collect();
-                errors.extend(check_queries(&spec.metrics, &args, "spec.metrics"));
-                report.problems.extend(field_findings(*index, at, errors));
-            }
-            Parsed::Rollout(ro) => {
-                report
-                    .problems
-                    .extend(field_findings(*index, at, validate_rollout(&ro.spec)));
-                let Some(analysis) = &ro.spec.analysis else {
-                    continue;
-                };
-                let ns = ro.metadata.namespace.as_deref();
-                let found: Vec<Option<AnalysisTemplateSpec>> = analysis
-                    .templates
-                    .iter()
-                    .map(|r| {
-                        parsed.iter().find_map(|(_, _, p)| match p {
-                            Parsed::Template {
-                                namespace,
-                                name,
-                                cluster,
-                                spec,
-                            } if *name == r.name
-                                && *cluster == r.cluster_scope
-                                && (r.cluster_scope
-                                    || ns.is_none()
-                                    || namespace.is_none()
-                                    || namespace.as_deref() == ns) =>
-                            {
-                                Some((**spec).clone())
-                            }
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                let missing: Vec<usize> =
-                    (0..found.len()).filter(|&i| found[i].is_none()).collect();
-                for &i in &missing {
-                    let r = &analysis.templates[i];
-                    let kind = if r.cluster_scope {
-                        "ClusterAnalysisTemplate"
-                    } else {
-                        "AnalysisTemplate"
-                    };
-                    report.notes.push(format!(
-                        "{at}: {kind} `{}` is not among the files given; its metrics were not checked",
-                        r.name
-                    ));
-                }
-                if let Err(errors) = resolve(analysis, &found) {
-                    let not_given: Vec<String> = missing
-                        .iter()
-                        .map(|i| format!("spec.analysis.templates[{i}].name"))
-                        .collect();
-                    let errors = errors
-                        .into_iter()
-                        .filter(|e| !not_given.contains(&e.field))
-                        .collect();
-                    report.problems.extend(field_findings(*index, at, errors));
-                }
-            }
-        }
+        let errors = match p {
+            Parsed::Template { spec, .. } => check_template(spec),
+            Parsed::Rollout(ro) => check_rollout(ro, &parsed, at, &mut report.notes),
+        };
+        report.problems.extend(field_findings(*index, at, errors));
     }
     report.problems.sort_by_key(|f| f.doc);
     report
