@@ -653,3 +653,56 @@ async fn the_rendered_chart_applies_to_the_local_cluster() {
     );
     server.shutdown().await;
 }
+
+/// Every value in values.yaml has a comment above it (or above the run of sibling keys it
+/// belongs to); group headers such as `image:` are explained by their children's comments,
+/// and the contents of Kubernetes-shaped blocks (resources, securityContext, probes) by the
+/// comment on the block.
+#[test]
+fn every_value_is_documented_in_values_yaml() {
+    const KUBERNETES_SHAPED: [&str; 5] = [
+        "resources",
+        "podSecurityContext",
+        "securityContext",
+        "livenessProbe",
+        "readinessProbe",
+    ];
+    let text = std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let key = |line: &str| -> Option<(usize, String, bool)> {
+        let indent = line.len() - line.trim_start().len();
+        let (name, rest) = line.trim_start().split_once(':')?;
+        let is_key = !name.is_empty()
+            && !name.starts_with('#')
+            && !name.starts_with('-')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        is_key.then(|| (indent, name.to_string(), rest.trim().is_empty()))
+    };
+    let mut parent = String::new();
+    let mut undocumented = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((indent, name, header)) = key(line) else {
+            continue;
+        };
+        if indent == 0 {
+            parent = name.clone();
+        }
+        if indent > 2 || header || (indent == 2 && KUBERNETES_SHAPED.contains(&parent.as_str())) {
+            continue;
+        }
+        let above = lines[..i]
+            .iter()
+            .rev()
+            .find(|l| !matches!(key(l), Some((n, _, false)) if n == indent));
+        let documented = above.is_some_and(|l| {
+            l.trim_start().starts_with('#') && l.len() - l.trim_start().len() == indent
+        });
+        if !documented {
+            undocumented.push(format!("line {}: {}", i + 1, line.trim()));
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "values.yaml values without a comment: {undocumented:#?}"
+    );
+}
