@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus bench clean e2e-cluster
+.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm bench clean e2e-cluster
 
 all: build
 
@@ -24,15 +24,26 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test-only: deps-prometheus
+## A Python venv with Helm's own engine (helm-python-sdk: Helm v4 as a library, no helm
+## binary) and kubernetes-validate, used by the chart tests (tests/helm_chart.rs).
+VENV ?= .venv
+HELM_PY_DEPS := helm-python-sdk==0.2.2 kubernetes-validate==1.37.0
+deps-helm:
+	@$(VENV)/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null || { \
+		python3 -m venv $(VENV) && \
+		$(VENV)/bin/pip install -q --disable-pip-version-check $(HELM_PY_DEPS); }
+
+test-only: deps-prometheus deps-helm
 	$(CARGO) test --all-targets
 
 ## fmt check, clippy -D warnings, every test.
 test: fmt-check lint test-only
 
-## Regenerate crds/*.yaml from the Rust types.
+## Regenerate the CRD YAML from the Rust types: crds/ and the Helm chart's copy.
 crds:
 	$(CARGO) run --quiet -- crds > crds/portcullis.dev.yaml
+	mkdir -p charts/portcullis/crds
+	cp crds/portcullis.dev.yaml charts/portcullis/crds/portcullis.dev.yaml
 
 ## The operator scenarios against a real cluster (not run in CI). Needs KUBECONFIG with
 ## Portcullis' CRDs (crds/) and the Gateway API HTTPRoute CRD installed, and

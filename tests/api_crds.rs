@@ -1,4 +1,4 @@
-//! The CRDs in `crds/` are generated from the Rust types and install cleanly.
+//! The CRDs in `crds/` (and the Helm chart's copy) are generated from the Rust types and install cleanly.
 
 use portcullis::api::{KNOWN_FORMATS, crds, crds_yaml};
 
@@ -12,6 +12,19 @@ fn committed_crds_match_the_rust_types() {
     assert!(
         committed == crds_yaml(),
         "crds/portcullis.dev.yaml is stale: run `make crds` and commit the result"
+    );
+}
+
+#[test]
+fn the_helm_charts_crds_match_the_rust_types() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/charts/portcullis/crds/portcullis.dev.yaml"
+    ))
+    .expect("charts/portcullis/crds/portcullis.dev.yaml exists (run `make crds`)");
+    assert!(
+        committed == crds_yaml(),
+        "charts/portcullis/crds/portcullis.dev.yaml is stale: run `make crds` and commit the result"
     );
 }
 
