@@ -153,6 +153,28 @@ fn each_problem_names_the_document_object_and_field() {
 }
 
 #[test]
+fn a_broken_template_is_reported_once_on_the_template_not_again_on_its_rollout() {
+    let ran = lint(
+        &["-"],
+        Some(
+            "apiVersion: portcullis.dev/v1alpha1\nkind: ClusterAnalysisTemplate\nmetadata: {name: t}\n\
+             spec:\n  metrics:\n  - name: m\n    query: {query: 'rate(x[5m]', max: 1}\n\
+             ---\napiVersion: portcullis.dev/v1alpha1\nkind: Rollout\nmetadata: {name: r}\n\
+             spec:\n  workloadRef: {name: r}\n  service: r\n  steps: [{setWeight: 10}]\n\
+             \x20 analysis: {templates: [{name: t, clusterScope: true}]}\n",
+        ),
+    );
+    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", ran.stdout);
+    assert!(
+        lines[0].starts_with("<stdin>#1: ClusterAnalysisTemplate/t: spec.metrics[0]"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
 fn input_that_is_not_yaml_or_not_there_is_bad_input() {
     let ran = lint(&["-"], Some("kind: ["));
     assert_eq!(ran.code, 2);

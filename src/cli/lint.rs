@@ -250,8 +250,29 @@ fn check_rollout(
         ));
         not_given.push(format!("spec.analysis.templates[{i}].name"));
     }
+    // A template's own problems are reported on the template; here only what this
+    // Rollout adds (its args, name clashes), not the same finding a second time.
+    let seen_on_template: Vec<(String, String)> = analysis
+        .templates
+        .iter()
+        .zip(&found)
+        .filter_map(|(r, t)| Some((r, t.as_ref()?)))
+        .flat_map(|(r, t)| {
+            let kind = if r.cluster_scope {
+                "ClusterAnalysisTemplate"
+            } else {
+                "AnalysisTemplate"
+            };
+            check_template(t)
+                .into_iter()
+                .map(move |e| (format!("{kind} `{}` {}", r.name, e.field), e.message))
+        })
+        .collect();
     if let Err(e) = resolve(analysis, &found) {
-        errors.extend(e.into_iter().filter(|e| !not_given.contains(&e.field)));
+        errors.extend(e.into_iter().filter(|e| {
+            !not_given.contains(&e.field)
+                && !seen_on_template.contains(&(e.field.clone(), e.message.clone()))
+        }));
     }
     errors
 }
