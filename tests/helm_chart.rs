@@ -100,6 +100,17 @@ impl Chart {
         found[0]
     }
 
+    /// The one ClusterRole named `name`.
+    fn role(&self, name: &str) -> &Value {
+        let found: Vec<&Value> = self
+            .all("ClusterRole")
+            .into_iter()
+            .filter(|r| r["metadata"]["name"] == name)
+            .collect();
+        assert_eq!(found.len(), 1, "one ClusterRole {name}");
+        found[0]
+    }
+
     fn container(&self) -> &Value {
         let containers = self.one("Deployment")["spec"]["template"]["spec"]["containers"]
             .as_array()
@@ -185,6 +196,7 @@ fn default_values_render_an_operator_kubernetes_accepts() {
         chart.kinds(),
         [
             "ClusterRole",
+            "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
             "Service",
@@ -205,7 +217,7 @@ fn default_values_render_an_operator_kubernetes_accepts() {
         ]
     );
     let checked = chart.0["validation"].as_array().unwrap();
-    assert_eq!(checked.len(), 5 + 3, "every manifest and CRD is validated");
+    assert_eq!(checked.len(), 6 + 3, "every manifest and CRD is validated");
     let bad: Vec<&Value> = checked.iter().filter(|v| v["result"] != "valid").collect();
     assert!(
         bad.is_empty(),
@@ -233,10 +245,10 @@ fn default_values_render_an_operator_kubernetes_accepts() {
 
 /// The operator can never lack a permission the code uses: RULES is what the code may
 /// call (tests/operator_rbac.rs), and the ClusterRole is RULES, rule for rule.
-#[test]
-fn the_cluster_role_grants_exactly_rbac_rules() {
-    let chart = render(json!({}));
-    let rules: Vec<(String, String, Vec<String>)> = chart.one("ClusterRole")["rules"]
+/// A ClusterRole's rules as (group, resource, verbs), checking each has one group and one
+/// resource and nothing else, as the RULES lists do.
+fn rules_of(role: &Value) -> Vec<(String, String, Vec<String>)> {
+    role["rules"]
         .as_array()
         .unwrap()
         .iter()
@@ -256,8 +268,11 @@ fn the_cluster_role_grants_exactly_rbac_rules() {
             assert_eq!(r.as_object().unwrap().len(), 3, "no other fields: {r}");
             (groups[0].clone(), resources[0].clone(), strings("verbs"))
         })
-        .collect();
-    let expected: Vec<(String, String, Vec<String>)> = RULES
+        .collect()
+}
+
+fn owned(rules: portcullis::controller::rbac::Rules) -> Vec<(String, String, Vec<String>)> {
+    rules
         .iter()
         .map(|(g, r, verbs)| {
             (
@@ -266,9 +281,16 @@ fn the_cluster_role_grants_exactly_rbac_rules() {
                 verbs.iter().map(|v| v.to_string()).collect(),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_cluster_role_grants_exactly_rbac_rules() {
+    let chart = render(json!({}));
+    let role = chart.role(RELEASE);
     assert_eq!(
-        rules, expected,
+        rules_of(role),
+        owned(RULES),
         "charts/portcullis/templates/clusterrole.yaml must list controller::rbac::RULES"
     );
 
@@ -276,13 +298,33 @@ fn the_cluster_role_grants_exactly_rbac_rules() {
     assert_eq!(
         binding["roleRef"],
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-               "name": chart.one("ClusterRole")["metadata"]["name"]})
+               "name": role["metadata"]["name"]})
     );
     assert_eq!(
         binding["subjects"],
         json!([{"kind": "ServiceAccount", "name": chart.one("ServiceAccount")["metadata"]["name"],
                 "namespace": NAMESPACE}])
     );
+}
+
+/// Pipelines get a role with exactly what the command line uses (tests/cli_rbac.rs
+/// records it), bound to nobody: the platform team binds it to its CI.
+#[test]
+fn the_pipeline_role_grants_exactly_what_the_command_line_uses() {
+    let chart = render(json!({}));
+    let role = chart.role(&format!("{RELEASE}-pipeline"));
+    assert_eq!(
+        rules_of(role),
+        owned(portcullis::cli::rbac::RULES),
+        "charts/portcullis/templates/pipeline-clusterrole.yaml must list cli::rbac::RULES"
+    );
+    assert_eq!(
+        chart.all("ClusterRoleBinding").len(),
+        1,
+        "only the operator's role is bound"
+    );
+    let off = render(json!({"rbac": {"pipelineRole": false}}));
+    assert_eq!(off.all("ClusterRole").len(), 1);
 }
 
 #[test]
@@ -625,7 +667,11 @@ async fn the_rendered_chart_applies_to_the_local_cluster() {
         .objects()
         .into_iter()
         .partition(|o| !NOT_SERVED.contains(&o["kind"].as_str().unwrap()));
-    assert_eq!(not_served.len(), NOT_SERVED.len());
+    assert_eq!(
+        not_served.len(),
+        3,
+        "the operator's ClusterRole and binding, and the pipeline role"
+    );
     let list = json!({"apiVersion": "v1", "kind": "List", "items": served});
     let file = dir.path().join("chart.json");
     std::fs::write(&file, list.to_string()).unwrap();

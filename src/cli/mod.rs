@@ -10,11 +10,12 @@ pub mod connect;
 pub mod describe;
 pub mod lint;
 pub mod progress;
+pub mod rbac;
 mod run;
 mod watch;
 
 pub use connect::Connection;
-pub use run::{RolloutCommand, run};
+pub use run::{RolloutCommand, run, run_on};
 
 use std::process::ExitCode;
 

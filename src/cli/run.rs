@@ -136,25 +136,61 @@ pub enum RolloutCommand {
     Lint(lint::LintArgs),
 }
 
+impl RolloutCommand {
+    /// Which cluster the command talks to (`lint` talks to none).
+    fn connection(&self) -> Option<&Connection> {
+        match self {
+            RolloutCommand::Status(a) => Some(&a.conn),
+            RolloutCommand::Push(a) => Some(&a.conn),
+            RolloutCommand::Wait(a) => Some(&a.conn),
+            RolloutCommand::Promote(a) => Some(&a.verb.conn),
+            RolloutCommand::Abort(a)
+            | RolloutCommand::Retry(a)
+            | RolloutCommand::Pause(a)
+            | RolloutCommand::Resume(a)
+            | RolloutCommand::OverrideFreeze(a) => Some(&a.conn),
+            RolloutCommand::Lint(_) => None,
+        }
+    }
+}
+
 /// Runs one command; what to print has been printed.
 pub async fn run(cmd: RolloutCommand) -> Exit {
+    let Some(conn) = cmd.connection() else {
+        return match cmd {
+            RolloutCommand::Lint(a) => lint::run(&a),
+            _ => unreachable!("only lint needs no cluster"),
+        };
+    };
+    match conn.connect().await {
+        Ok((client, ns)) => run_on(cmd, client, &ns).await,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit()
+        }
+    }
+}
+
+/// Runs one command with `client` in namespace `ns` (the connection flags are ignored):
+/// for callers that build their own client, e.g. tests that record every request.
+pub async fn run_on(cmd: RolloutCommand, client: Client, ns: &str) -> Exit {
     let result = match cmd {
-        RolloutCommand::Status(a) => status(a).await,
-        RolloutCommand::Push(a) => push(a).await,
-        RolloutCommand::Wait(a) => wait(a).await,
+        RolloutCommand::Status(a) => status(a, client, ns).await,
+        RolloutCommand::Push(a) => push(a, client, ns).await,
+        RolloutCommand::Wait(a) => wait(a, client, ns).await,
         RolloutCommand::Promote(a) => {
             let verb = if a.full {
                 Verb::PromoteFull
             } else {
                 Verb::Promote
             };
-            send(verb, a.verb).await
+            send(verb, a.verb, client, ns).await
         }
-        RolloutCommand::Abort(a) => send(Verb::Abort, a).await,
-        RolloutCommand::Retry(a) => send(Verb::Retry, a).await,
-        RolloutCommand::Pause(a) => send(Verb::Pause, a).await,
-        RolloutCommand::Resume(a) => send(Verb::Resume, a).await,
-        RolloutCommand::OverrideFreeze(a) => send(Verb::OverrideFreeze, a).await,
+        RolloutCommand::Abort(a) => send(Verb::Abort, a, client, ns).await,
+        RolloutCommand::Retry(a) => send(Verb::Retry, a, client, ns).await,
+        RolloutCommand::Pause(a) => send(Verb::Pause, a, client, ns).await,
+        RolloutCommand::Resume(a) => send(Verb::Resume, a, client, ns).await,
+        RolloutCommand::OverrideFreeze(a) => send(Verb::OverrideFreeze, a, client, ns).await,
         RolloutCommand::Lint(a) => return lint::run(&a),
     };
     match result {
@@ -201,11 +237,10 @@ async fn get_workload(client: &Client, ns: &str, ro: &Rollout) -> Result<Deploym
         })
 }
 
-async fn status(a: StatusArgs) -> Result<Exit, CliError> {
-    let (client, ns) = a.conn.connect().await?;
-    let api: Api<Rollout> = Api::namespaced(client.clone(), &ns);
+async fn status(a: StatusArgs, client: Client, ns: &str) -> Result<Exit, CliError> {
+    let api: Api<Rollout> = Api::namespaced(client.clone(), ns);
     let rollouts = match &a.name {
-        Some(name) => vec![get_rollout(&client, &ns, name).await?],
+        Some(name) => vec![get_rollout(&client, ns, name).await?],
         None => api.list(&ListParams::default()).await?.items,
     };
     match a.output {
@@ -271,10 +306,9 @@ fn images_for(containers: &[String], args: &[String]) -> Result<Vec<(String, Str
     Ok(out)
 }
 
-async fn push(a: PushArgs) -> Result<Exit, CliError> {
-    let (client, ns) = a.conn.connect().await?;
-    let ro = get_rollout(&client, &ns, &a.name).await?;
-    let workload = get_workload(&client, &ns, &ro).await?;
+async fn push(a: PushArgs, client: Client, ns: &str) -> Result<Exit, CliError> {
+    let ro = get_rollout(&client, ns, &a.name).await?;
+    let workload = get_workload(&client, ns, &ro).await?;
     let template = &workload.spec.template;
     let containers = template
         .spec
@@ -297,7 +331,7 @@ async fn push(a: PushArgs) -> Result<Exit, CliError> {
     } else {
         let patch = json!({"spec": {"template": {"spec": {"containers":
             wanted.iter().map(|(c, i)| json!({"name": c, "image": i})).collect::<Vec<_>>()}}}});
-        let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
         let pp = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
@@ -321,18 +355,17 @@ async fn push(a: PushArgs) -> Result<Exit, CliError> {
     if !a.wait {
         return Ok(Exit::Success);
     }
-    let api: Api<Rollout> = Api::namespaced(client, &ns);
+    let api: Api<Rollout> = Api::namespaced(client, ns);
     let goal = Goal::Promoted { revision: rev };
     Ok(finish(follow(&api, &a.name, &goal, a.timeout, true).await?))
 }
 
-async fn wait(a: WaitArgs) -> Result<Exit, CliError> {
-    let (client, ns) = a.conn.connect().await?;
-    let ro = get_rollout(&client, &ns, &a.name).await?;
+async fn wait(a: WaitArgs, client: Client, ns: &str) -> Result<Exit, CliError> {
+    let ro = get_rollout(&client, ns, &a.name).await?;
     let revision = match a.revision {
         Some(r) => r,
         None => {
-            let d = get_workload(&client, &ns, &ro).await?;
+            let d = get_workload(&client, ns, &ro).await?;
             revision::of_template(&d.spec.template)
         }
     };
@@ -341,7 +374,7 @@ async fn wait(a: WaitArgs) -> Result<Exit, CliError> {
         WaitFor::Paused => Goal::Paused { revision },
         WaitFor::Aborted => Goal::Aborted { revision },
     };
-    let api: Api<Rollout> = Api::namespaced(client, &ns);
+    let api: Api<Rollout> = Api::namespaced(client, ns);
     Ok(finish(follow(&api, &a.name, &goal, a.timeout, true).await?))
 }
 
@@ -352,14 +385,13 @@ fn command_id() -> String {
     format!("{t}-{}", &r[..8])
 }
 
-async fn send(verb: Verb, a: VerbArgs) -> Result<Exit, CliError> {
-    let (client, ns) = a.conn.connect().await?;
-    get_rollout(&client, &ns, &a.name).await?;
+async fn send(verb: Verb, a: VerbArgs, client: Client, ns: &str) -> Result<Exit, CliError> {
+    get_rollout(&client, ns, &a.name).await?;
     let command = Command {
         verb,
         id: command_id(),
     };
-    let api: Api<Rollout> = Api::namespaced(client, &ns);
+    let api: Api<Rollout> = Api::namespaced(client, ns);
     let patch = json!({"metadata": {"annotations": {ANNOTATION: command.to_string()}}});
     let pp = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),

@@ -2,7 +2,7 @@
 //! from this list, and a test checks the code asks for nothing more.
 
 /// (API group, resource, verbs).
-pub const RULES: &[(&str, &str, &[&str])] = &[
+pub const RULES: Rules = &[
     (
         "portcullis.dev",
         "rollouts",
@@ -41,9 +41,17 @@ pub const RULES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// RBAC rules as (API group, resource, verbs).
+pub type Rules = &'static [(&'static str, &'static str, &'static [&'static str])];
+
 /// Whether `verb` on `group`/`resource` is in [`RULES`].
 pub fn allows(group: &str, resource: &str, verb: &str) -> bool {
-    RULES
+    allowed_by(RULES, group, resource, verb)
+}
+
+/// Whether `verb` on `group`/`resource` is in `rules`.
+pub fn allowed_by(rules: Rules, group: &str, resource: &str, verb: &str) -> bool {
+    rules
         .iter()
         .any(|(g, r, verbs)| *g == group && *r == resource && verbs.contains(&verb))
 }
