@@ -4,39 +4,16 @@
 
 mod operator_support;
 
-use http::Request;
-use kube::client::{Body, ClientBuilder};
+use operator_support::recording::{Log, denied, recording_client};
 use operator_support::*;
 use portcullis::api::{Phase, Verdict};
 use portcullis::controller::analysis_source::Injected;
 use portcullis::controller::rbac;
 use portcullis::engine::AnalysisReading;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tower::util::MapRequestLayer;
 
 const T: Duration = Duration::from_secs(60);
-
-type Log = Arc<Mutex<Vec<(String, String, String)>>>;
-
-/// A client that notes the method, path and query of every request it sends.
-async fn recording_client(c: &cluster::Cluster, log: Log) -> kube::Client {
-    let config = c.config().await;
-    let layer = MapRequestLayer::new(move |req: Request<Body>| {
-        let uri = req.uri();
-        log.lock().unwrap().push((
-            req.method().to_string(),
-            uri.path().to_string(),
-            uri.query().unwrap_or_default().to_string(),
-        ));
-        req
-    });
-    ClientBuilder::try_from(config)
-        .unwrap()
-        .with_layer(&layer)
-        .build()
-}
 
 #[tokio::test]
 async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
@@ -67,17 +44,11 @@ async fn every_request_the_operator_makes_is_allowed_by_its_documented_rbac() {
     .await;
     op.stop().await;
 
-    let log = log.lock().unwrap().clone();
-    assert!(log.len() > 10, "requests were recorded: {log:?}");
-    let mut denied: Vec<String> = log
-        .iter()
-        .filter_map(|(m, p, q)| {
-            let (g, r, v) = rbac::required(m, p, q)?;
-            (!rbac::allows(&g, &r, &v)).then(|| format!("{v} {g}/{r} ({m} {p})"))
-        })
-        .collect();
-    denied.sort();
-    denied.dedup();
+    assert!(
+        log.lock().unwrap().len() > 10,
+        "requests were recorded: {log:?}"
+    );
+    let denied = denied(&log, rbac::RULES);
     assert!(
         denied.is_empty(),
         "requests outside the documented RBAC: {denied:#?}"
