@@ -28,11 +28,7 @@ pub fn resolve(
     let mut out = Vec::new();
     for (i, r) in analysis.templates.iter().enumerate() {
         let field = format!("spec.analysis.templates[{i}]");
-        let kind = if r.cluster_scope {
-            "ClusterAnalysisTemplate"
-        } else {
-            "AnalysisTemplate"
-        };
+        let kind = r.kind();
         let Some(Some(t)) = templates.get(i) else {
             errors.push(FieldError::new(
                 format!("{field}.name"),

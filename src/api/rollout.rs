@@ -243,6 +243,17 @@ pub struct TemplateRef {
     pub args: Vec<Arg>,
 }
 
+impl TemplateRef {
+    /// The kind it points to, as messages name it.
+    pub fn kind(&self) -> &'static str {
+        if self.cluster_scope {
+            "ClusterAnalysisTemplate"
+        } else {
+            "AnalysisTemplate"
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Gates {

@@ -239,11 +239,7 @@ fn check_rollout(
         if found[i].is_some() {
             continue;
         }
-        let kind = if r.cluster_scope {
-            "ClusterAnalysisTemplate"
-        } else {
-            "AnalysisTemplate"
-        };
+        let kind = r.kind();
         notes.push(format!(
             "{at}: {kind} `{}` is not among the files given; its metrics were not checked",
             r.name
@@ -258,14 +254,9 @@ fn check_rollout(
         .zip(&found)
         .filter_map(|(r, t)| Some((r, t.as_ref()?)))
         .flat_map(|(r, t)| {
-            let kind = if r.cluster_scope {
-                "ClusterAnalysisTemplate"
-            } else {
-                "AnalysisTemplate"
-            };
             check_template(t)
                 .into_iter()
-                .map(move |e| (format!("{kind} `{}` {}", r.name, e.field), e.message))
+                .map(move |e| (format!("{} `{}` {}", r.kind(), r.name, e.field), e.message))
         })
         .collect();
     if let Err(e) = resolve(analysis, &found) {
