@@ -135,18 +135,11 @@ async fn follow(
     let mut last = String::new();
     loop {
         let st = status(client).await;
-        let line = format!(
-            "{:>5.1}s  {:<12} step {:<4} weight {:>3}%  {}",
-            start.elapsed().as_secs_f64(),
-            st.phase.map(|p| p.as_str()).unwrap_or("-"),
-            st.step_label.clone().unwrap_or_default(),
-            st.effective_weight,
-            st.message.clone().unwrap_or_default()
-        );
-        let key = line[7..].to_string();
-        if key != last {
+        let now = crate::cli::describe::line(&st);
+        let line = format!("{:>5.1}s  {now}", start.elapsed().as_secs_f64());
+        if now != last {
             println!("{line}");
-            last = key;
+            last = now;
         }
         if done(&st) {
             return Ok(st);

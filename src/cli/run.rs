@@ -18,10 +18,6 @@ use std::time::Duration;
 /// Field manager of the CLI's writes, so `managedFields` tell them from kubectl's.
 const FIELD_MANAGER: &str = "portcullis-cli";
 
-fn timeout(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     Text,
@@ -50,7 +46,7 @@ pub struct PushArgs {
     #[arg(long)]
     pub wait: bool,
     /// How long `--wait` waits.
-    #[arg(long, default_value = "30m", value_parser = timeout)]
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub conn: Connection,
@@ -74,7 +70,7 @@ pub struct WaitArgs {
     /// The release to wait for (default: the workload's current pod template).
     #[arg(long)]
     pub revision: Option<String>,
-    #[arg(long, default_value = "30m", value_parser = timeout)]
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub conn: Connection,
@@ -87,7 +83,7 @@ pub struct VerbArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// How long to wait for the controller's acknowledgement.
-    #[arg(long, default_value = "60s", value_parser = timeout)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub conn: Connection,
@@ -164,10 +160,7 @@ pub async fn run(cmd: RolloutCommand) -> Exit {
     };
     match conn.connect().await {
         Ok((client, ns)) => run_on(cmd, client, &ns).await,
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit()
-        }
+        Err(e) => report(e),
     }
 }
 
@@ -193,13 +186,13 @@ pub async fn run_on(cmd: RolloutCommand, client: Client, ns: &str) -> Exit {
         RolloutCommand::OverrideFreeze(a) => send(Verb::OverrideFreeze, a, client, ns).await,
         RolloutCommand::Lint(a) => return lint::run(&a),
     };
-    match result {
-        Ok(exit) => exit,
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit()
-        }
-    }
+    result.unwrap_or_else(report)
+}
+
+/// Prints why a command could not do its job; its exit status.
+fn report(e: CliError) -> Exit {
+    eprintln!("error: {e}");
+    e.exit()
 }
 
 /// The outcome of a wait, printed: the sentence on stdout, and the exit status.

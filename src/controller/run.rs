@@ -65,12 +65,8 @@ pub struct ControllerArgs {
     pub log_format: LogFormat,
     /// When the Gateway API is not installed at start, how often to look for it again;
     /// once HTTPRoutes are served the operator watches them too.
-    #[arg(long, default_value = "30s", value_parser = interval)]
+    #[arg(long, default_value = "30s", value_parser = crate::api::duration::parse_duration)]
     pub gateway_api_check_interval: Duration,
-}
-
-fn interval(s: &str) -> Result<Duration, String> {
-    crate::api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
