@@ -55,6 +55,7 @@ fn failing_reading() -> AnalysisReading {
             message: Some("canary 60% vs stable 2% failed logins".into()),
             ..Default::default()
         }],
+        readability_only: false,
     }
 }
 

@@ -3,7 +3,8 @@
 
 mod operator_support;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::Api;
 use operator_support::*;
 use portcullis::api::{Outcome, PauseReason, Phase, Verdict};
 use portcullis::controller::analysis_source::Injected;
@@ -107,28 +108,42 @@ async fn an_abort_decided_before_a_crash_is_carried_out_after_it() {
 }
 
 #[tokio::test]
-async fn an_invalid_spec_changes_nothing_in_the_cluster_and_names_the_field() {
+async fn an_invalid_spec_starts_nothing_holds_the_workload_and_names_the_field() {
     let c = cluster::Cluster::start().await;
     let ns = &unique("invalid");
     let mut spec = two_pauses();
     spec["service"] = json!("no-such-service");
     given_app(&c.client, ns, 3, spec).await;
-    let before: Deployment = get(&c.client, ns, APP).await.unwrap();
     let op = Operator::start(c.client.clone(), ns).await;
     let st = until(&c.client, ns, "InvalidSpec", T, phase(Phase::InvalidSpec)).await;
     assert!(st.message.unwrap().contains("spec.service"));
+    // The Deployment is held, so a release pushed meanwhile reaches no pod unjudged.
+    eventually("the workload paused", T, || async {
+        get::<Deployment>(&c.client, ns, APP)
+            .await
+            .is_some_and(|d| d.spec.paused == Some(true))
+    })
+    .await;
     release(&c.client, ns, &image("1.1")).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after: Deployment = get(&c.client, ns, APP).await.unwrap();
-    assert_eq!(
-        after.spec.paused, before.spec.paused,
-        "the workload was not paused"
-    );
     assert!(
         get::<Deployment>(&c.client, ns, "auth-api-canary")
             .await
-            .is_none()
+            .is_none(),
+        "no canary for an invalid spec"
     );
+    let rs: Api<ReplicaSet> = Api::namespaced(c.client.clone(), ns);
+    let running: Vec<_> = rs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|r| r.status.as_ref().is_some_and(|s| s.replicas > 0))
+        .flat_map(|r| r.spec.template.and_then(|t| t.spec))
+        .map(|s| s.containers[0].image.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(running, vec![image("1.0")], "only the stable release runs");
     op.stop().await;
 }
 
@@ -153,6 +168,20 @@ async fn deleting_a_rollout_mid_canary_leaves_the_app_serving_on_stable() {
         workload.spec.paused,
         Some(true),
         "unpaused: Kubernetes owns the workload again"
+    );
+    let images: Vec<_> = workload
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.image.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        images,
+        vec![image("1.0")],
+        "with the stable template: the unjudged one is not rolled out"
     );
     eventually("the canary Deployment gone", T, || async {
         get::<Deployment>(&c.client, ns, "auth-api-canary")

@@ -46,6 +46,10 @@ pub struct RolloutSpec {
     /// Default `10m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline: Option<Duration>,
+    /// How long a release may wait on something outside Portcullis (the router's API,
+    /// metrics, webhook gates) before it is rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadlines: Option<Deadlines>,
     /// Webhooks told about rollout events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<Notification>,
@@ -53,6 +57,22 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub history_limit: Option<i32>,
+}
+
+/// Deadlines for waits on things outside Portcullis. A release that waits past one is
+/// rolled back (a canary aborted, a release not yet started rejected), with the reason.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deadlines {
+    /// The traffic router's API (e.g. HTTPRoute) missing or failing. Default `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<Duration>,
+    /// Metrics that cannot be read (the canary is drained meanwhile). Default `10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Duration>,
+    /// A preRollout or prePromotion webhook that keeps refusing. Default `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates: Option<Duration>,
 }
 
 /// The referenced workload.
@@ -187,7 +207,7 @@ pub struct Pause {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisStep {
     /// If the evidence is still inconclusive after this long, the rollout pauses for a
-    /// human (it never promotes on missing evidence). Absent: wait indefinitely.
+    /// human (it never promotes on missing evidence). Default `1h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Duration>,
 }
@@ -326,6 +346,11 @@ pub struct Notification {
 /// Defaults the engine applies when a field is absent.
 pub mod defaults {
     pub const PROGRESS_DEADLINE_SECS: u64 = 600;
+    pub const ROUTER_DEADLINE_SECS: u64 = 300;
+    pub const METRICS_DEADLINE_SECS: u64 = 600;
+    pub const GATES_DEADLINE_SECS: u64 = 1800;
+    /// An analysis step without `maxDuration` pauses for a human after this long.
+    pub const ANALYSIS_STEP_MAX_SECS: u64 = 3600;
     pub const ANALYSIS_INTERVAL_SECS: u64 = 10;
     pub const ERROR_LIMIT: i32 = 3;
     pub const HISTORY_LIMIT: usize = 10;

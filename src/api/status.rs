@@ -39,6 +39,10 @@ pub struct RolloutStatus {
     /// Percent of traffic the router reports on the canary.
     #[serde(default)]
     pub effective_weight: i32,
+    /// What the release waits on outside Portcullis, and until when; absent when it
+    /// waits on nothing (or on a person: see `pauseReason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Wait>,
     /// Why the rollout is paused, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_reason: Option<PauseReason>,
@@ -109,6 +113,42 @@ impl std::fmt::Display for Revision {
             f.write_str(&r)
         } else {
             write!(f, "{r} ({})", self.images.join(", "))
+        }
+    }
+}
+
+/// A wait on something outside Portcullis, with its deadline.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Wait {
+    #[serde(rename = "for")]
+    pub for_: WaitFor,
+    pub since: Time,
+    /// When the release is rolled back if the wait has not ended.
+    pub deadline: Time,
+}
+
+/// What a release waits on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum WaitFor {
+    /// Ready canary pods, or Kubernetes rolling the promoted template out
+    /// (`spec.progressDeadline`).
+    Pods,
+    /// Metrics that can be read (`spec.deadlines.metrics`).
+    Metrics,
+    /// A webhook gate that refuses (`spec.deadlines.gates`).
+    Gate,
+    /// The traffic router's API (`spec.deadlines.router`).
+    Router,
+}
+
+impl WaitFor {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WaitFor::Pods => "pods",
+            WaitFor::Metrics => "metrics",
+            WaitFor::Gate => "a gate",
+            WaitFor::Router => "the traffic router",
         }
     }
 }

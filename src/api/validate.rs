@@ -138,6 +138,20 @@ pub fn validate_rollout(spec: &RolloutSpec) -> Vec<FieldError> {
     if let Some(Err(e)) = spec.progress_deadline.as_ref().map(|d| d.parse()) {
         errors.push(FieldError::new("spec.progressDeadline", e.to_string()));
     }
+    if let Some(d) = &spec.deadlines {
+        for (field, value) in [
+            ("router", &d.router),
+            ("metrics", &d.metrics),
+            ("gates", &d.gates),
+        ] {
+            if let Some(Err(e)) = value.as_ref().map(|v| v.parse()) {
+                errors.push(FieldError::new(
+                    format!("spec.deadlines.{field}"),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
     if let Some(h) = spec.history_limit
         && !(1..=100).contains(&h)
     {

@@ -7,6 +7,7 @@ use super::observe::{World, http_route_resource};
 use super::workload::{self, canary_name};
 use crate::api::Rollout;
 use crate::engine::Desired;
+use crate::engine::handover::{self, Handover};
 use crate::traffic::{RouteContext, TrafficRouter};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -59,6 +60,7 @@ pub async fn act(
     router: &dyn TrafficRouter,
     desired: &Desired,
     current_weight: i32,
+    rejected: &[String],
 ) -> Result<(), Error> {
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
     let owner = owner_reference(ro);
@@ -75,28 +77,132 @@ pub async fn act(
     } else {
         canary(client, &ns, ro, w, desired, &owner).await?;
     }
-    pause_workload(client, &ns, w, desired.workload_paused).await
+    sync_workload(client, &ns, ro, w, desired.workload_paused, rejected).await
 }
 
-/// On deletion of the Rollout: traffic back to the app's Service, the workload unpaused
-/// so Kubernetes owns it again. Owned objects go by garbage collection.
+/// Nothing else to do, but the workload stays paused (and claimed): see `Decision::hold`.
+pub async fn hold(
+    client: &Client,
+    ro: &Rollout,
+    w: &World,
+    rejected: &[String],
+) -> Result<(), Error> {
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    sync_workload(client, &ns, ro, w, true, rejected).await
+}
+
+/// What deleting a Rollout did to its Deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handback {
+    /// The Deployment runs a template Portcullis let through: unpaused as it is.
+    Unpaused,
+    /// The Deployment held a template Portcullis had not promoted (`revision`): the
+    /// stable template was put back, then it was unpaused.
+    Restored { revision: String },
+    /// Not promoted, and the stable template could not be found: left paused.
+    KeptPaused { revision: String },
+    /// Another Rollout manages the Deployment: untouched.
+    NotOurs,
+}
+
+/// On deletion of the Rollout: traffic back to the app's Service, and the Deployment
+/// handed back to Kubernetes without ever rolling out a template Portcullis had not
+/// promoted (it gets the stable template back first). Rejections stay recorded on it.
 pub async fn release(
     client: &Client,
     ro: &Rollout,
     w: &World,
     router: &dyn TrafficRouter,
-) -> Result<(), Error> {
+) -> Result<Handback, Error> {
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    if w.owner_conflict.is_some() {
+        return Ok(Handback::NotOurs);
+    }
     let owner = owner_reference(ro);
     if let Some(service) = &w.service {
         let cx = route_context(&ns, service, w, ro, &owner, None);
         write_route(client, &ns, router, &cx, w).await?;
     }
-    pause_workload(client, &ns, w, false).await?;
+    let handover = match &w.workload {
+        Some(d) => hand_back(client, &ns, ro, w, d).await?,
+        None => Handback::Unpaused,
+    };
     if w.canary.is_some() {
         delete_canary(client, &ns, ro).await?;
     }
-    Ok(())
+    Ok(handover)
+}
+
+async fn hand_back(
+    client: &Client,
+    ns: &str,
+    ro: &Rollout,
+    w: &World,
+    d: &Deployment,
+) -> Result<Handback, Error> {
+    let st = ro.status.clone().unwrap_or_default();
+    let mut wanted = d.clone();
+    let annotations = wanted
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
+    annotations.remove(workload::OWNER_ANNOTATION);
+    if !st.rejected_revisions.is_empty() {
+        annotations.insert(
+            workload::REJECTED_ANNOTATION.into(),
+            st.rejected_revisions.join(","),
+        );
+    }
+    let handback = match handover::on_delete(&st, &workload::observe(d), false) {
+        Handover::Unpause | Handover::NotOurs => Handback::Unpaused,
+        Handover::RestoreStable { revision } => {
+            let template = st
+                .stable
+                .as_ref()
+                .and_then(|s| workload::stable_replica_set(d, &w.replica_sets, &s.revision))
+                .and_then(workload::deployment_template);
+            match template {
+                Some(t) => {
+                    wanted.spec.template = t;
+                    Handback::Restored { revision }
+                }
+                None => Handback::KeptPaused { revision },
+            }
+        }
+    };
+    wanted.spec.paused = Some(matches!(handback, Handback::KeptPaused { .. }));
+    if wanted.spec.paused == Some(false) && d.spec.paused.is_none() {
+        wanted.spec.paused = None;
+    }
+    if wanted
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.is_empty())
+        && d.metadata.annotations.is_none()
+    {
+        wanted.metadata.annotations = None;
+    }
+    if &wanted == d {
+        return Ok(handback);
+    }
+    // Left out, the server keeps the field ownership as it is.
+    wanted.metadata.managed_fields = None;
+    // One write, template and `paused` together, guarded by the resourceVersion read: a
+    // Deployment changed meanwhile gives 409 and the cleanup runs again.
+    let name = d.name_any();
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    api.replace(&name, &post_params(), &wanted)
+        .await
+        .map_err(Error::act(format!("Deployment {name} (hand-back)")))?;
+    Ok(handback)
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    }
 }
 
 async fn apply_services(client: &Client, ns: &str, services: Vec<Service>) -> Result<(), Error> {
@@ -193,24 +299,40 @@ async fn delete_canary(client: &Client, ns: &str, ro: &Rollout) -> Result<(), Er
     }
 }
 
-/// A merge patch of `spec.paused` alone: nothing else of the user's object changes.
-async fn pause_workload(client: &Client, ns: &str, w: &World, paused: bool) -> Result<(), Error> {
+/// A merge patch of `spec.paused` and Portcullis' two annotations (owner, rejected
+/// revisions) alone: nothing else of the user's object changes.
+async fn sync_workload(
+    client: &Client,
+    ns: &str,
+    ro: &Rollout,
+    w: &World,
+    paused: bool,
+    rejected: &[String],
+) -> Result<(), Error> {
     let Some(d) = &w.workload else { return Ok(()) };
-    if d.spec.paused.unwrap_or(false) == paused {
+    let name = ro.name_any();
+    let rejected = rejected.join(",");
+    let recorded = workload::rejected_revisions(d).join(",");
+    let owned = workload::owner(d) == Some(name.as_str());
+    if d.spec.paused.unwrap_or(false) == paused && owned && recorded == rejected {
         return Ok(());
     }
-    let name = d.name_any();
+    let rejected = (!rejected.is_empty()).then_some(rejected);
+    let patch = json!({
+        "metadata": {"annotations": {
+            workload::OWNER_ANNOTATION: name,
+            workload::REJECTED_ANNOTATION: rejected,
+        }},
+        "spec": {"paused": paused},
+    });
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pp = PatchParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    api.patch(
-        &name,
-        &pp,
-        &Patch::Merge(json!({"spec": {"paused": paused}})),
-    )
-    .await
-    .map_err(Error::act(format!("Deployment {name} (spec.paused)")))?;
+    let dn = d.name_any();
+    api.patch(&dn, &pp, &Patch::Merge(patch))
+        .await
+        .map_err(Error::act(format!("Deployment {dn} (spec.paused)")))?;
     Ok(())
 }

@@ -19,6 +19,9 @@ pub struct ReadingRequest<'a> {
     pub canary_pods: Vec<String>,
     pub stable_pods: Vec<String>,
     pub canary_ips: Vec<IpAddr>,
+    /// The canary is drained and has no pods: only check that metrics can be read
+    /// (answer [`AnalysisReading::readable`] or an error), judge nothing.
+    pub readability_only: bool,
 }
 
 pub trait AnalysisSource: Send + Sync {

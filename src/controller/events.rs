@@ -46,3 +46,27 @@ fn truncate(s: &str, max: usize) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+/// An Event about the user's Deployment (what deleting its Rollout did to it).
+pub async fn about_workload(
+    recorder: &Recorder,
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+    warning: bool,
+    reason: &str,
+    note: &str,
+) {
+    let ev = KubeEvent {
+        type_: if warning {
+            KubeType::Warning
+        } else {
+            KubeType::Normal
+        },
+        reason: reason.into(),
+        note: Some(truncate(note, 1000)),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&ev, &deployment.object_ref(&())).await {
+        tracing::warn!(%reason, error = %err, "could not write event");
+    }
+}

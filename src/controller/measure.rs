@@ -122,16 +122,37 @@ impl PrometheusAnalysis {
                 pods: pods.to_vec(),
                 revision: rev.map(|r| r.revision.clone()).unwrap_or_default(),
             };
-        let canary = track("canary", &r.canary_pods, st.canary.as_ref());
         let stable = track("stable", &r.stable_pods, st.stable.as_ref());
+        // Checking readability only: the stable track stands in for the drained canary.
+        let canary = if r.readability_only {
+            stable.clone()
+        } else {
+            track("canary", &r.canary_pods, st.canary.as_ref())
+        };
         let provider = self.provider(ro, m.prometheus.as_ref()).await?;
         provider.read(&m.metric, &ctx, &canary, &stable).await
+    }
+}
+
+impl PrometheusAnalysis {
+    /// Whether every Prometheus metric can be read again (probes need canary pods and
+    /// are left to the readings that follow).
+    async fn readable(&self, r: &ReadingRequest<'_>) -> AnalysisReading {
+        for m in r.metrics.iter().filter(|m| m.metric.probe.is_none()) {
+            if let Err(e) = self.observe(r, m).await {
+                return AnalysisReading::error(&format!("{}: {e}", m.metric.name));
+            }
+        }
+        AnalysisReading::readable()
     }
 }
 
 impl AnalysisSource for PrometheusAnalysis {
     fn read<'a>(&'a self, r: ReadingRequest<'a>) -> BoxFuture<'a, AnalysisReading> {
         Box::pin(async move {
+            if r.readability_only {
+                return self.readable(&r).await;
+            }
             let mut readings = Vec::with_capacity(r.metrics.len());
             for m in r.metrics {
                 readings.push(self.observe(&r, m).await);

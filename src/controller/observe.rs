@@ -43,6 +43,10 @@ pub struct World {
     /// Pods the workload's selector matches (both tracks), for `{{pods}}` and probes.
     pub pods: Vec<Pod>,
     pub spec_errors: Vec<FieldError>,
+    /// The router's API is not served or fails: what, in a sentence.
+    pub router_unavailable: Option<String>,
+    /// Another Rollout, still there, manages the workload (its name).
+    pub owner_conflict: Option<String>,
 }
 
 impl World {
@@ -146,18 +150,62 @@ pub async fn world(
         ));
     }
     if let Some(route) = router.route_name() {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &ns, &http_route_resource());
-        match get_opt(&api, route, "HTTPRoute").await? {
-            Some(r) => w.route = Some(serde_json::to_value(r).unwrap_or(Value::Null)),
-            None => w.spec_errors.push(FieldError::new(
-                "spec.traffic.gatewayAPI.httpRoute",
-                format!("HTTPRoute `{route}` not found in namespace {ns}"),
-            )),
-        }
+        read_route(client, &ns, route, &mut w).await;
     }
+    w.owner_conflict = owner_conflict(client, ro, w.workload.as_ref()).await?;
     resolve_metrics(client, ro, &mut w).await?;
     Ok(w)
+}
+
+/// Reads the HTTPRoute. A route that does not exist is the user's to create (a spec
+/// error); an API that is not served, or that fails, makes the router unavailable: the
+/// engine holds the release and the router deadline runs.
+async fn read_route(client: &Client, ns: &str, route: &str, w: &mut World) {
+    let ar = http_route_resource();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    match api.get(route).await {
+        Ok(r) => w.route = Some(serde_json::to_value(r).unwrap_or(Value::Null)),
+        Err(kube::Error::Api(s)) if route_missing(&s) => w.spec_errors.push(FieldError::new(
+            "spec.traffic.gatewayAPI.httpRoute",
+            format!("HTTPRoute `{route}` not found in namespace {ns}"),
+        )),
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            w.router_unavailable = Some(format!(
+                "the HTTPRoute API ({}/{}, httproutes) is not served by this cluster: install \
+                 the Gateway API CRDs",
+                ar.group, ar.version
+            ))
+        }
+        Err(e) => w.router_unavailable = Some(format!("reading HTTPRoute `{route}` failed: {e}")),
+    }
+}
+
+/// A 404 about the object itself (it names the object), not about its kind: an API
+/// server answers an unserved group with plain text and an unserved resource with a
+/// Status that names nothing.
+fn route_missing(s: &kube::core::Status) -> bool {
+    s.code == 404
+        && s.reason == "NotFound"
+        && s.details.as_ref().is_some_and(|d| !d.name.is_empty())
+}
+
+/// The other Rollout that manages the workload, if its annotation names one that still
+/// exists. A name left by a Rollout that is gone is no claim.
+async fn owner_conflict(
+    client: &Client,
+    ro: &Rollout,
+    workload: Option<&Deployment>,
+) -> Result<Option<String>, Error> {
+    let Some(owner) = workload.and_then(workload::owner) else {
+        return Ok(None);
+    };
+    if owner == ro.name_any() {
+        return Ok(None);
+    }
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<Rollout> = Api::namespaced(client.clone(), &ns);
+    let exists = get_opt(&api, owner, "Rollout").await?.is_some();
+    Ok(exists.then(|| owner.to_string()))
 }
 
 fn match_labels(labels: &Option<BTreeMap<String, String>>) -> String {
@@ -217,5 +265,7 @@ pub fn observations(ro: &Rollout, w: &World, router: &dyn TrafficRouter) -> Obse
             .cloned(),
         gates: Default::default(),
         spec_errors: w.spec_errors.clone(),
+        router_unavailable: w.router_unavailable.clone(),
+        owner_conflict: w.owner_conflict.clone(),
     }
 }

@@ -88,7 +88,11 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
             .map(|s| s.revision.clone())
             .unwrap_or_default();
         let canary = world.canary_pods();
+        let drained = before.analysis.as_ref().is_some_and(|a| a.draining);
         let request = ReadingRequest {
+            // A drained canary without pods cannot be measured: only check that metrics
+            // can be read again, so it comes back on its own.
+            readability_only: drained && canary.is_empty(),
             rollout: ro,
             metrics: &world.metrics,
             canary_pods: observe::World::names(&canary),
@@ -120,6 +124,10 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     if decision.status.phase == Some(Phase::Aborted) && failing {
         ctx.metrics.rollback_started(&key(ro), Instant::now());
     }
+    let rejected = &decision.status.rejected_revisions;
+    if decision.desired.is_none() && decision.hold {
+        act::hold(&ctx.client, ro, &world, rejected).await?;
+    }
     if let Some(desired) = &decision.desired {
         act::act(
             &ctx.client,
@@ -128,6 +136,7 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
             router.as_ref(),
             desired,
             obs.routed_weight,
+            rejected,
         )
         .await?;
         if desired.weight == 0 && (obs.routed_weight == 0 || router.route_name().is_some()) {
@@ -145,8 +154,42 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
 async fn cleanup(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     let router = router_for(&ro.spec);
     let world = observe::world(&ctx.client, ro, router.as_ref()).await?;
-    act::release(&ctx.client, ro, &world, router.as_ref()).await?;
+    let handback = act::release(&ctx.client, ro, &world, router.as_ref()).await?;
     ctx.metrics.phase(&key(ro), None);
-    tracing::info!(rollout = %ro.name_any(), "released: traffic on stable, workload unpaused");
+    let workload = &ro.spec.workload_ref.name;
+    let (warn, note) = match &handback {
+        act::Handback::Unpaused => (
+            false,
+            format!(
+                "Rollout {} deleted: traffic on stable, Deployment {workload} unpaused",
+                ro.name_any()
+            ),
+        ),
+        act::Handback::Restored { revision } => (
+            false,
+            format!(
+                "Rollout {} deleted: revision {revision} was never promoted, so the stable pod template was put back before unpausing Deployment {workload}",
+                ro.name_any()
+            ),
+        ),
+        act::Handback::KeptPaused { revision } => (
+            true,
+            format!(
+                "Rollout {} deleted: revision {revision} was never promoted and the stable template could not be found, so Deployment {workload} stays paused; fix its template, then `kubectl rollout resume`",
+                ro.name_any()
+            ),
+        ),
+        act::Handback::NotOurs => (
+            false,
+            format!(
+                "Rollout {} deleted: Deployment {workload} is managed by another Rollout and was left alone",
+                ro.name_any()
+            ),
+        ),
+    };
+    tracing::info!(rollout = %ro.name_any(), ?handback, "{note}");
+    if let Some(d) = &world.workload {
+        events::about_workload(&ctx.recorder, d, warn, "RolloutDeleted", &note).await;
+    }
     Ok(Action::await_change())
 }

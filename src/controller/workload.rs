@@ -14,6 +14,11 @@ use std::collections::BTreeMap;
 
 /// Annotation on the canary Deployment naming the revision it runs.
 pub const REVISION_ANNOTATION: &str = "portcullis.dev/revision";
+/// Annotation on the user's Deployment naming the Rollout that manages it: one owner.
+pub const OWNER_ANNOTATION: &str = "portcullis.dev/rollout";
+/// Annotation on the user's Deployment listing rejected revisions (comma-separated), so
+/// a Rollout created again still refuses them.
+pub const REJECTED_ANNOTATION: &str = "portcullis.dev/rejected-revisions";
 /// Label on objects Portcullis creates.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "portcullis");
 
@@ -43,7 +48,46 @@ pub fn observe(deployment: &Deployment) -> WorkloadObservation {
         paused: spec.paused.unwrap_or(false),
         rolled_out,
         ready_replicas: status.ready_replicas.unwrap_or(0),
+        rejected_revisions: rejected_revisions(deployment),
     }
+}
+
+/// The revisions the Deployment's annotation records as rejected.
+pub fn rejected_revisions(deployment: &Deployment) -> Vec<String> {
+    annotation(deployment, REJECTED_ANNOTATION)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Rollout the Deployment's annotation names as its manager.
+pub fn owner(deployment: &Deployment) -> Option<&str> {
+    annotation(deployment, OWNER_ANNOTATION).filter(|o| !o.is_empty())
+}
+
+fn annotation<'a>(deployment: &'a Deployment, key: &str) -> Option<&'a str> {
+    deployment
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+/// The pod template of the stable ReplicaSet as the Deployment had it: the ReplicaSet's
+/// copy less the `pod-template-hash` label Kubernetes adds. Put back into the
+/// Deployment, Kubernetes finds the same ReplicaSet again and starts no rollout.
+pub fn deployment_template(rs: &ReplicaSet) -> Option<k8s_openapi::api::core::v1::PodTemplateSpec> {
+    let mut template = rs.spec.template.clone()?;
+    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove(POD_TEMPLATE_HASH_LABEL);
+    }
+    Some(template)
 }
 
 /// The owned canary Deployment as observed; only updated pods (of its current template)

@@ -149,20 +149,32 @@ fn run(cx: &mut Ctx, verb: Verb, workload: &WorkloadObservation) -> Result<Strin
             Ok("paused".into())
         }
         Verb::Resume => {
-            if !matches!(
-                st.pause_reason,
-                Some(PauseReason::User | PauseReason::AnalysisError)
-            ) {
+            let draining = st.analysis.as_ref().is_some_and(|a| a.draining);
+            if !draining
+                && !matches!(
+                    st.pause_reason,
+                    Some(PauseReason::User | PauseReason::AnalysisError)
+                )
+            {
                 return Err(
-                    "not paused by a command or by metric errors; nothing to resume".into(),
+                    "not paused by a command, by metric errors, nor drained; nothing to resume"
+                        .into(),
                 );
             }
-            cx.st.pause_reason = None;
-            cx.st.phase = Some(Phase::Progressing);
+            if st.pause_reason.is_some() {
+                cx.st.pause_reason = None;
+                cx.st.phase = Some(Phase::Progressing);
+            }
             if let Some(a) = cx.st.analysis.as_mut() {
                 a.consecutive_errors = 0;
+                // Traffic back on the canary; if metrics still fail, it drains again.
+                a.draining = false;
             }
-            Ok("resumed".into())
+            Ok(if draining {
+                "resumed: canary traffic restored".into()
+            } else {
+                "resumed".into()
+            })
         }
         Verb::OverrideFreeze => {
             cx.st.freeze_override = Some(workload.revision.revision.clone());

@@ -4,8 +4,12 @@ use crate::api::{NotificationEvent, RolloutStatus};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// `None`: change nothing in the cluster (the spec is invalid).
+    /// `None`: change nothing in the cluster (the spec is invalid, or another Rollout
+    /// owns the workload) except what `hold` says.
     pub desired: Option<Desired>,
+    /// With `desired: None`: keep the workload paused all the same, so that a template
+    /// nobody judged cannot reach its pods while the spec is being fixed.
+    pub hold: bool,
     pub status: RolloutStatus,
     pub events: Vec<Event>,
     /// Work the controller must do and then decide again (webhook gates).

@@ -5,7 +5,7 @@ use super::decision::EventType;
 use super::freeze;
 use super::machine::*;
 use super::observations::{GateOutcome, WorkloadObservation};
-use crate::api::{NotificationEvent, Outcome, Phase, PromotionStage};
+use crate::api::{NotificationEvent, Outcome, Phase, PromotionStage, WaitFor};
 
 impl Ctx<'_> {
     /// Notices a new pod template on the workload: adopts it on first sight, supersedes a
@@ -13,6 +13,22 @@ impl Ctx<'_> {
     pub(super) fn track_revision(&mut self, workload: &WorkloadObservation) {
         let rev = &workload.revision;
         let Some(stable) = self.st.stable.clone() else {
+            // Rejections recorded on the Deployment outlive any one Rollout object.
+            for r in &workload.rejected_revisions {
+                if !self.st.rejected_revisions.contains(r) {
+                    self.st.rejected_revisions.push(r.clone());
+                }
+            }
+            if self.st.rejected_revisions.contains(&rev.revision) {
+                let message = format!(
+                    "the Deployment's template, {}, was rejected earlier and is not adopted as \
+                     stable; the Deployment stays paused: put the stable template back, push a \
+                     new one, or send `retry` to accept it as stable",
+                    describe_revision(rev)
+                );
+                self.block("RevisionRejected", message, EventType::Warning);
+                return;
+            }
             self.st.stable = Some(rev.clone());
             self.st.phase = Some(Phase::Idle);
             self.st.message = Some(format!("adopted {} as stable", describe_revision(rev)));
@@ -125,6 +141,14 @@ impl Ctx<'_> {
                     return;
                 }
                 Some(GateOutcome::Failed(why)) => {
+                    if self.wait(WaitFor::Gate, None) {
+                        let reason =
+                            format!("{}: preRollout gate: {why}", self.overdue(WaitFor::Gate));
+                        self.reject(&rev, reason);
+                        self.st.waiting = None;
+                        self.try_start(workload);
+                        return;
+                    }
                     self.wake_in(GATE_RETRY);
                     let message =
                         format!("preRollout gate refused {}: {why}", describe_revision(&rev));

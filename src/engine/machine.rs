@@ -42,6 +42,9 @@ pub(super) fn decide(input: &Input) -> Decision {
     };
     cx.st.observed_generation = input.generation;
 
+    if let Some(owner) = &input.observations.owner_conflict {
+        return cx.owned_elsewhere(owner);
+    }
     let errors = spec_errors(input.spec, input.observations);
     let Some(workload) = input
         .observations
@@ -60,6 +63,8 @@ pub(super) fn decide(input: &Input) -> Decision {
             None,
         );
     }
+    // Recomputed every pass: a wait that is not registered again has ended.
+    cx.st.waiting = None;
 
     cx.track_revision(workload);
     // Evidence first: a command decides on the freshest verdict.
@@ -67,20 +72,39 @@ pub(super) fn decide(input: &Input) -> Decision {
     if let Some(command) = commands::pending(&cx.st, cx.obs.command.as_deref()) {
         commands::apply(&mut cx, command, workload);
     }
-    if cx.st.canary.is_none() && workload.revision.revision != stable_rev(&cx.st) {
-        cx.try_start(workload);
+    let router = cx.router_check();
+    if cx.st.stable.is_some()
+        && cx.st.canary.is_none()
+        && workload.revision.revision != stable_rev(&cx.st)
+    {
+        match &router {
+            Ok(()) => cx.try_start(workload),
+            Err(why) => cx.start_waits_for_router(workload, why),
+        }
     }
     if matches!(cx.st.phase, Some(Phase::Progressing | Phase::Paused)) {
-        cx.progress(workload);
+        match &router {
+            Ok(()) => cx.progress(workload),
+            Err(why) => cx.hold_for_router(why),
+        }
     }
     // Not `else`: the last step may have just handed over to promotion.
     if cx.st.phase == Some(Phase::Promoting) {
-        cx.promote(workload);
+        let scaling = cx
+            .st
+            .promotion_stage
+            .unwrap_or(PromotionStage::ScalingCanary)
+            == PromotionStage::ScalingCanary;
+        match &router {
+            Err(why) if scaling => cx.hold_for_router(why),
+            _ => cx.promote(workload),
+        }
     }
     let desired = cx.desired(workload);
     report::finish(&mut cx);
     Decision {
         desired: Some(desired),
+        hold: false,
         status: cx.st,
         events: cx.events,
         wants: cx.wants,
@@ -168,14 +192,44 @@ impl Ctx<'_> {
         }
         self.st.phase = Some(Phase::InvalidSpec);
         self.st.message = Some(message);
+        let hold = self.obs.owner_conflict.is_none()
+            && self.obs.workload.as_ref().is_some_and(|w| self.holds(w));
         report::finish(&mut self);
         Decision {
             desired: None,
+            hold,
             status: self.st,
             events: self.events,
             wants: self.wants,
             requeue_after: None,
         }
+    }
+
+    /// Another Rollout manages the workload: refused, and nothing in the cluster changes.
+    pub(super) fn owned_elsewhere(self, owner: &str) -> Decision {
+        let error = FieldError::new(
+            "spec.workloadRef.name",
+            format!(
+                "Deployment `{}` is already managed by Rollout `{owner}`; a Deployment has one \
+                 Rollout: delete this one, or `{owner}` first",
+                self.spec.workload_ref.name
+            ),
+        );
+        self.invalid(&[error])
+    }
+
+    /// Whether the workload must stay paused although nothing else is done: unless its
+    /// template is one Portcullis let through (stable, or promoted) and Kubernetes is
+    /// still rolling it out, a template nobody judged could reach its pods.
+    fn holds(&self, workload: &WorkloadObservation) -> bool {
+        let rev = &workload.revision.revision;
+        let promoted = self.st.phase == Some(Phase::Promoting)
+            && self.st.promotion_stage != Some(PromotionStage::ScalingCanary)
+            && self.st.canary.as_ref().is_some_and(|c| &c.revision == rev);
+        let rolling_out_stable = !workload.paused
+            && !workload.rolled_out
+            && (self.st.stable.is_none() || *rev == stable_rev(&self.st));
+        !(promoted || rolling_out_stable)
     }
 
     /// The whole desired state for the phase reached.

@@ -9,6 +9,7 @@
 mod commands;
 mod decision;
 pub mod freeze;
+pub mod handover;
 mod lifecycle;
 mod machine;
 mod observations;
@@ -17,6 +18,7 @@ mod report;
 pub mod sizing;
 mod steps;
 mod verdicts;
+mod waits;
 
 pub use decision::{CanaryDesired, Decision, Desired, Event, EventType, Wants};
 pub use observations::{

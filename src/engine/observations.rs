@@ -22,6 +22,12 @@ pub struct Observations {
     /// Problems only the controller can see: a missing template, an unknown arg, PromQL
     /// that does not parse, a missing HTTPRoute.
     pub spec_errors: Vec<FieldError>,
+    /// The traffic router's API is not served or fails (what, in a sentence). The
+    /// workload stays paused and nothing new starts until it is back or the router
+    /// deadline passes.
+    pub router_unavailable: Option<String>,
+    /// Another Rollout (named) already manages the workload: this one changes nothing.
+    pub owner_conflict: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,6 +41,9 @@ pub struct WorkloadObservation {
     /// available, no old pods left, status observed for the latest generation.
     pub rolled_out: bool,
     pub ready_replicas: i32,
+    /// Revisions recorded as rejected on the Deployment itself, so a Rollout created
+    /// again still refuses them.
+    pub rejected_revisions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,6 +61,9 @@ pub struct AnalysisReading {
     pub verdict: Option<Verdict>,
     pub error: Option<String>,
     pub metrics: Vec<MetricResult>,
+    /// Only checked that metrics can be read again (a drained canary has no pods to
+    /// measure): no verdict, and the judge's evidence is untouched.
+    pub readability_only: bool,
 }
 
 impl AnalysisReading {
@@ -66,6 +78,14 @@ impl AnalysisReading {
             verdict: None,
             error: Some(message.to_string()),
             metrics: Vec::new(),
+            readability_only: false,
+        }
+    }
+    /// Metrics can be read again (see `readability_only`).
+    pub fn readable() -> Self {
+        AnalysisReading {
+            readability_only: true,
+            ..Default::default()
         }
     }
 }

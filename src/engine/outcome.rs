@@ -6,7 +6,7 @@ use super::observations::{GateOutcome, WorkloadObservation};
 use crate::api::rollout::defaults;
 use crate::api::{
     AbortRecord, HistoryEntry, NotificationEvent, Outcome, Phase, PromotionStage, Revision,
-    RolloutStatus,
+    RolloutStatus, WaitFor,
 };
 
 impl Ctx<'_> {
@@ -18,6 +18,12 @@ impl Ctx<'_> {
             .as_ref()
             .is_some_and(|a| a.consecutive_errors > 0)
         {
+            if self.wait(WaitFor::Metrics, None) {
+                let why = self.metrics_error();
+                self.st.waiting = None;
+                self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
+                return;
+            }
             self.st.message = Some(
                 "all steps done; waiting for a clean analysis reading before promoting".into(),
             );
@@ -36,6 +42,13 @@ impl Ctx<'_> {
                     return;
                 }
                 Some(GateOutcome::Failed(why)) => {
+                    if self.wait(WaitFor::Gate, None) {
+                        let reason =
+                            format!("{}: prePromotion gate: {why}", self.overdue(WaitFor::Gate));
+                        self.st.waiting = None;
+                        self.abort(reason);
+                        return;
+                    }
                     self.wake_in(GATE_RETRY);
                     let message = format!("prePromotion gate refused promotion: {why}");
                     if self.before.message.as_deref() != Some(message.as_str()) {
@@ -80,6 +93,16 @@ impl Ctx<'_> {
                         .filter(|c| c.revision == canary.revision)
                         .map_or(0, |c| c.ready_replicas);
                     if ready < workload.replicas {
+                        let since = self.st.step_started_at.as_ref().map(|t| t.0);
+                        if self.wait(WaitFor::Pods, since) {
+                            self.st.waiting = None;
+                            self.abort(format!(
+                                "ProgressDeadlineExceeded: the canary did not reach {} ready pods for promotion within {}",
+                                workload.replicas,
+                                crate::api::duration::format_duration(self.progress_deadline())
+                            ));
+                            return;
+                        }
                         self.st.message = Some(format!(
                             "promoting: canary at {ready}/{} ready pods",
                             workload.replicas
@@ -89,6 +112,15 @@ impl Ctx<'_> {
                     if gateway {
                         self.st.desired_weight = 100;
                         if self.obs.routed_weight != 100 {
+                            let since = self.st.step_started_at.as_ref().map(|t| t.0);
+                            if self.wait(WaitFor::Pods, since) {
+                                self.st.waiting = None;
+                                self.abort(format!(
+                                    "ProgressDeadlineExceeded: the router did not move all traffic to the canary within {}",
+                                    crate::api::duration::format_duration(self.progress_deadline())
+                                ));
+                                return;
+                            }
                             self.st.message =
                                 Some("promoting: moving all traffic to the canary".into());
                             return;
@@ -98,8 +130,34 @@ impl Ctx<'_> {
                 }
                 PromotionStage::RollingOut => {
                     if !(workload.rolled_out && workload.revision.revision == canary.revision) {
-                        self.st.message =
-                            Some("promoting: Kubernetes is rolling out the new revision".into());
+                        // The template is promoted (judged): rolling it out is Kubernetes'
+                        // work. Past the deadline a person is told; undoing a judged
+                        // release half-rolled-out would not be safer.
+                        let message = if self.wait(WaitFor::Pods, None) {
+                            format!(
+                                "promoting: Kubernetes has not rolled out the promoted revision \
+                                 within {}; see `kubectl rollout status deployment/{}`",
+                                crate::api::duration::format_duration(self.progress_deadline()),
+                                self.spec.workload_ref.name
+                            )
+                        } else {
+                            "promoting: Kubernetes is rolling out the new revision".into()
+                        };
+                        if self.before.message.as_deref() != Some(message.as_str())
+                            && self
+                                .st
+                                .waiting
+                                .as_ref()
+                                .is_some_and(|w| self.now >= w.deadline.0)
+                        {
+                            self.event(
+                                EventType::Warning,
+                                "PromotionStalled",
+                                message.clone(),
+                                None,
+                            );
+                        }
+                        self.st.message = Some(message);
                         return;
                     }
                     self.st.stable = Some(canary.clone());
@@ -108,8 +166,30 @@ impl Ctx<'_> {
                 PromotionStage::Finalizing => {
                     self.st.desired_weight = 0;
                     if gateway && self.obs.routed_weight != 0 {
-                        self.st.message =
-                            Some("promoting: moving traffic to the new stable pods".into());
+                        // Both tracks run the promoted revision now: the wait is bounded
+                        // for reporting, and the canary stays until the route moves.
+                        let message = if self.wait(WaitFor::Router, None) {
+                            "promoting: the router has not moved traffic to the new stable \
+                             pods by its deadline; check the HTTPRoute"
+                                .to_string()
+                        } else {
+                            "promoting: moving traffic to the new stable pods".into()
+                        };
+                        if self.before.message.as_deref() != Some(message.as_str())
+                            && self
+                                .st
+                                .waiting
+                                .as_ref()
+                                .is_some_and(|w| self.now >= w.deadline.0)
+                        {
+                            self.event(
+                                EventType::Warning,
+                                "PromotionStalled",
+                                message.clone(),
+                                None,
+                            );
+                        }
+                        self.st.message = Some(message);
                         return;
                     }
                     self.succeed(&canary);

@@ -57,6 +57,27 @@ pub(super) fn finish(cx: &mut Ctx) {
             .unwrap_or_else(|| format!("{} metric(s) read", a.metrics.len()));
         conditions.push(("Analysis", status, reason.to_string(), detail));
     }
+    // Present once the router has been unavailable; False again when it is back.
+    let router_seen = cx
+        .st
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "RouterUnavailable");
+    match &cx.obs.router_unavailable {
+        Some(why) => conditions.push((
+            "RouterUnavailable",
+            "True",
+            "RouterAPIUnavailable".into(),
+            why.clone(),
+        )),
+        None if router_seen => conditions.push((
+            "RouterUnavailable",
+            "False",
+            "RouterAPIServed".into(),
+            "the traffic router's API is served".into(),
+        )),
+        None => {}
+    }
     for (type_, status, reason, message) in conditions {
         set_condition(
             &mut cx.st.conditions,

@@ -6,7 +6,7 @@ use super::machine::*;
 use super::observations::WorkloadObservation;
 use super::{analysis_active, analysis_interval, sizing};
 use crate::api::rollout::defaults;
-use crate::api::{NotificationEvent, PauseReason, Phase, RolloutSpec, Verdict};
+use crate::api::{NotificationEvent, PauseReason, Phase, RolloutSpec, Verdict, WaitFor};
 use std::time::Duration;
 
 impl Ctx<'_> {
@@ -21,6 +21,11 @@ impl Ctx<'_> {
         }
         self.st.phase = Some(Phase::Progressing);
         if self.st.analysis.as_ref().is_some_and(|a| a.draining) {
+            if self.wait(WaitFor::Metrics, None) {
+                let why = self.metrics_error();
+                self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
+                return;
+            }
             self.st.message =
                 Some("metrics cannot be read: canary drained to weight 0 until they return".into());
             return;
@@ -42,15 +47,15 @@ impl Ctx<'_> {
                     self.advance(i + 1);
                     continue;
                 }
-                let deadline = self.progress_deadline();
-                if step_elapsed >= deadline {
+                let since = self.st.step_started_at.as_ref().map(|t| t.0);
+                if self.wait(WaitFor::Pods, since) {
+                    self.st.waiting = None;
                     self.abort(format!(
                         "ProgressDeadlineExceeded: the canary did not serve {w}% with ready pods within {}",
-                        crate::api::duration::format_duration(deadline)
+                        crate::api::duration::format_duration(self.progress_deadline())
                     ));
                     return;
                 }
-                self.wake_in(deadline - step_elapsed);
                 self.st.message = Some(format!("waiting for {w}% of traffic on ready canary pods"));
                 return;
             }
@@ -92,7 +97,12 @@ impl Ctx<'_> {
                     self.advance(i + 1);
                     continue;
                 }
-                if let Some(max) = a.max_duration.as_ref().and_then(|d| d.parse().ok()) {
+                let max = a
+                    .max_duration
+                    .as_ref()
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(Duration::from_secs(defaults::ANALYSIS_STEP_MAX_SECS));
+                {
                     if step_elapsed >= max {
                         self.pause(
                             PauseReason::AnalysisInconclusive,
@@ -122,6 +132,15 @@ impl Ctx<'_> {
         a.verdict == Some(Verdict::Pass)
             && a.consecutive_errors == 0
             && a.last_reading_at.as_ref().map(|t| t.0) >= started
+    }
+
+    /// The last metrics error, for a reason.
+    pub(super) fn metrics_error(&self) -> String {
+        self.st
+            .analysis
+            .as_ref()
+            .and_then(|a| a.last_error.clone())
+            .unwrap_or_else(|| "metrics cannot be read".into())
     }
 
     pub(super) fn progress_deadline(&self) -> Duration {

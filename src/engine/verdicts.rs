@@ -30,6 +30,29 @@ impl Ctx<'_> {
         }
         let analysis = self.st.analysis.get_or_insert_with(AnalysisStatus::default);
         analysis.last_reading_at = Some(Time(self.now));
+        if reading.readability_only {
+            // A drained canary has no pods to measure; this only says whether metrics
+            // can be read again. The judge's evidence is untouched.
+            match &reading.error {
+                None => {
+                    analysis.consecutive_errors = 0;
+                    analysis.last_error = None;
+                    if std::mem::take(&mut analysis.draining) {
+                        self.event(
+                            EventType::Normal,
+                            "MetricsRecovered",
+                            "metrics can be read again: canary traffic restored".into(),
+                            None,
+                        );
+                    }
+                }
+                Some(error) => {
+                    analysis.consecutive_errors += 1;
+                    analysis.last_error = Some(error.clone());
+                }
+            }
+            return;
+        }
         if !reading.metrics.is_empty() {
             analysis.metrics = reading.metrics.clone();
         }

@@ -29,6 +29,7 @@ pub fn spec(steps: Vec<Step>) -> RolloutSpec {
         analysis: None,
         gates: None,
         progress_deadline: None,
+        deadlines: None,
         notifications: vec![],
         history_limit: None,
     }
@@ -75,6 +76,9 @@ pub struct World {
     pub now: Timestamp,
     pub canary_ready: bool,
     pub decisions: Vec<Decision>,
+    /// Every revision that reached the workload's own pods (Kubernetes rolled it out
+    /// because the workload was unpaused while it held that template), in order.
+    pub live: Vec<String>,
 }
 
 impl World {
@@ -86,6 +90,7 @@ impl World {
                 paused: false,
                 rolled_out: true,
                 ready_replicas: replicas,
+                rejected_revisions: vec![],
             }),
             ..Default::default()
         };
@@ -96,6 +101,7 @@ impl World {
             now: "2026-11-25T10:00:00Z".parse().unwrap(),
             canary_ready: true,
             decisions: vec![],
+            live: vec![],
         }
     }
 
@@ -122,6 +128,9 @@ impl World {
         self.status = d.status.clone();
         self.obs.analysis = None;
         self.obs.gates = Default::default();
+        if d.desired.is_none() && d.hold {
+            self.obs.workload.as_mut().unwrap().paused = true;
+        }
         if let Some(desired) = &d.desired {
             let w = self.obs.workload.as_mut().unwrap();
             w.paused = desired.workload_paused;
@@ -139,6 +148,14 @@ impl World {
             } else {
                 sizing::ready_share(canary_ready, w.ready_replicas)
             };
+        }
+        // An unpaused workload rolls its template out (the world's Kubernetes).
+        let w = self.obs.workload.as_mut().unwrap();
+        if !w.paused {
+            w.rolled_out = true;
+            if self.live.last() != Some(&w.revision.revision) {
+                self.live.push(w.revision.revision.clone());
+            }
         }
         self.decisions.push(d.clone());
         d

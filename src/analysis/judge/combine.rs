@@ -91,6 +91,7 @@ pub fn judge(
         verdict,
         error: (verdict.is_none()).then(|| errors.join("; ")),
         metrics: results,
+        readability_only: false,
     }
 }
 
