@@ -14,7 +14,6 @@ use crate::engine::{self, Input};
 use crate::traffic::router_for;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Client, ResourceExt};
 use std::sync::Arc;
@@ -28,7 +27,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub recorder: events::Recorder,
     pub analysis: Arc<dyn AnalysisSource>,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
