@@ -7,6 +7,7 @@
 
 use super::analysis_source::{AnalysisSource, ReadingRequest};
 use super::error::Error;
+use super::finalizer::{self, Step};
 use super::metrics::Metrics;
 use super::{act, events, observe, status, webhooks};
 use crate::api::{Phase, Rollout, Verdict};
@@ -14,7 +15,6 @@ use crate::engine::{self, Input};
 use crate::traffic::router_for;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Client, ResourceExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,14 +39,14 @@ pub async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Er
     let started = Instant::now();
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, FINALIZER, ro, |event| async {
-        match event {
-            Finalizer::Apply(ro) => apply(&ro, &ctx).await,
-            Finalizer::Cleanup(ro) => cleanup(&ro, &ctx).await,
+    let (r, c) = (ro.as_ref(), ctx.as_ref());
+    let result = finalizer::guard(&api, FINALIZER, r, |step| async move {
+        match step {
+            Step::Apply => apply(r, c).await,
+            Step::Cleanup => cleanup(r, c).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .await;
     ctx.metrics.observe_reconcile(started.elapsed());
     result
 }
