@@ -6,8 +6,8 @@
 //! simulated.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DynamicObject, PostParams};
 use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
 use portcullis::api::{Phase, Rollout, RolloutStatus, WaitFor};
 use portcullis::controller::measure::PrometheusAnalysis;
 use portcullis::controller::{ControllerArgs, LogFormat};
@@ -81,7 +81,9 @@ struct TrafficCli {
 async fn lab(metrics_deadline: &str) -> Lab {
     use clap::Parser;
     portcullis::install_crypto_provider();
-    let server = apiserver::start(apiserver::Config::default()).await.unwrap();
+    let server = apiserver::start(apiserver::Config::default())
+        .await
+        .unwrap();
     let client = server.client().await.unwrap();
     setup::install_crds(&client, portcullis::api::crds())
         .await
@@ -166,14 +168,17 @@ async fn create(client: &Client, obj: Value) {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), "v1".to_string()),
     };
-    let kind = obj["kind"].as_str().unwrap();
-    let gvk = kube::api::GroupVersionKind::gvk(&group, &version, kind);
+    let kind = obj["kind"].as_str().unwrap().to_string();
+    let gvk = kube::api::GroupVersionKind::gvk(&group, &version, &kind);
     let plural = format!("{}s", kind.to_lowercase());
     let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &ar);
-    api.create(&PostParams::default(), &serde_json::from_value(obj).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("creating a {kind}: {e}"));
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(obj).unwrap(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("creating a {kind}: {e}"));
 }
 
 async fn status(client: &Client) -> RolloutStatus {
@@ -241,7 +246,9 @@ async fn canary_at_25(lab: &Lab) {
         |s| {
             s.phase == Some(Phase::Paused)
                 && s.effective_weight == 25
-                && s.analysis.as_ref().is_some_and(|a| a.metrics.iter().any(|m| m.samples > 0))
+                && s.analysis
+                    .as_ref()
+                    .is_some_and(|a| a.metrics.iter().any(|m| m.samples > 0))
         },
     )
     .await;
@@ -253,9 +260,12 @@ async fn a_drained_canary_comes_back_on_its_own_when_prometheus_does() {
     canary_at_25(&lab).await;
 
     lab.prometheus.set(false);
-    let st = until(&lab.client, "the canary drained", Duration::from_secs(30), |s| {
-        draining(s) && s.effective_weight == 0
-    })
+    let st = until(
+        &lab.client,
+        "the canary drained",
+        Duration::from_secs(30),
+        |s| draining(s) && s.effective_weight == 0,
+    )
     .await;
     assert_eq!(st.waiting.as_ref().map(|w| w.for_), Some(WaitFor::Metrics));
     assert_eq!(canary_replicas(&lab.client).await, 0, "no traffic: no pods");
@@ -269,7 +279,11 @@ async fn a_drained_canary_comes_back_on_its_own_when_prometheus_does() {
         |s| !draining(s) && s.effective_weight == 25,
     )
     .await;
-    assert_eq!(st.phase, Some(Phase::Paused), "back where it was: the pause step");
+    assert_eq!(
+        st.phase,
+        Some(Phase::Paused),
+        "back where it was: the pause step"
+    );
     assert!(st.waiting.is_none(), "waiting on nothing: {:?}", st.waiting);
     assert!(st.last_abort.is_none());
     let _ = lab.stop.send(true);

@@ -244,7 +244,11 @@ async fn write_route(
         source: kube::Error::SerdeError(e),
     })?;
     // The read resourceVersion rides along: a 409 means the route changed, retry.
-    api.replace(&name, &PostParams::default(), &obj)
+    let pp = PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    api.replace(&name, &pp, &obj)
         .await
         .map_err(Error::act(format!("HTTPRoute {name}")))?;
     Ok(())

@@ -26,8 +26,26 @@ pub enum Error {
     Traffic(#[from] TrafficError),
     #[error("the Rollout has no namespace (it is a namespaced kind; was it read from a list?)")]
     NoNamespace,
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error(
+        "adding finalizer portcullis.dev/release to Rollout {name}: {source} (the operator \
+         needs `patch` on rollouts.portcullis.dev; without the finalizer it does not act)"
+    )]
+    AddFinalizer {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "removing finalizer portcullis.dev/release from Rollout {name} after its cleanup: \
+         {source} (the Rollout stays until it goes; if the operator is gone for good, remove \
+         it by hand: kubectl patch rollout {name} --type=json \
+         -p='[{{\"op\":\"remove\",\"path\":\"/metadata/finalizers/0\"}}]' after checking its index)"
+    )]
+    RemoveFinalizer {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl Error {

@@ -10,6 +10,7 @@ pub mod act;
 pub mod analysis_source;
 mod error;
 pub mod events;
+pub mod finalizer;
 pub mod leader;
 pub mod measure;
 pub mod metrics;

@@ -7,6 +7,7 @@
 
 use super::analysis_source::{AnalysisSource, ReadingRequest};
 use super::error::Error;
+use super::finalizer::{self, Step};
 use super::metrics::Metrics;
 use super::{act, events, observe, status, webhooks};
 use crate::api::{Phase, Rollout, Verdict};
@@ -14,8 +15,6 @@ use crate::engine::{self, Input};
 use crate::traffic::router_for;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Client, ResourceExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub recorder: events::Recorder,
     pub analysis: Arc<dyn AnalysisSource>,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
@@ -40,14 +39,14 @@ pub async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Er
     let started = Instant::now();
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, FINALIZER, ro, |event| async {
-        match event {
-            Finalizer::Apply(ro) => apply(&ro, &ctx).await,
-            Finalizer::Cleanup(ro) => cleanup(&ro, &ctx).await,
+    let (r, c) = (ro.as_ref(), ctx.as_ref());
+    let result = finalizer::guard(&api, FINALIZER, r, |step| async move {
+        match step {
+            Step::Apply => apply(r, c).await,
+            Step::Cleanup => cleanup(r, c).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .await;
     ctx.metrics.observe_reconcile(started.elapsed());
     result
 }
@@ -189,7 +188,13 @@ async fn cleanup(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     };
     tracing::info!(rollout = %ro.name_any(), ?handback, "{note}");
     if let Some(d) = &world.workload {
-        events::about_workload(&ctx.recorder, d, warn, "RolloutDeleted", &note).await;
+        let type_ = if warn {
+            engine::EventType::Warning
+        } else {
+            engine::EventType::Normal
+        };
+        let reference = kube::Resource::object_ref(d, &());
+        events::publish_about(&ctx.recorder, &reference, type_, "RolloutDeleted", &note).await;
     }
     Ok(Action::await_change())
 }

@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::controller::Controller;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Config, ResourceExt};
@@ -177,7 +176,7 @@ pub async fn run_with_client(
     }));
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), events::reporter()),
+        recorder: events::Recorder::new(client.clone(), events::reporter()),
         analysis,
         metrics: metrics.clone(),
         http: webhooks::http_client(),
