@@ -6,6 +6,7 @@
 //! simulated.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
 use portcullis::api::{Phase, Rollout, RolloutStatus, WaitFor};
@@ -108,6 +109,12 @@ async fn lab(metrics_deadline: &str) -> Lab {
         .await
         .expect("Debian's prometheus starts (make deps-prometheus)");
     let prometheus = Switch::to(prom.url()).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     for obj in objects(metrics_deadline) {
         create(&client, obj).await;
     }
@@ -231,6 +238,15 @@ async fn canary_at_25(lab: &Lab) {
     })
     .await;
     let api: Api<Deployment> = Api::namespaced(lab.client.clone(), NS);
+    // Paused first, or the push would partly roll out before the canary starts.
+    let start = Instant::now();
+    while api.get(APP).await.unwrap().spec.paused != Some(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the workload paused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "auth:1.1"}]}}}});
     api.patch(
         APP,

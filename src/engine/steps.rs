@@ -15,17 +15,20 @@ impl Ctx<'_> {
         if analysis_active(self.spec, &self.st) {
             self.wake_in(analysis_interval(self.spec));
         }
+        // A drained canary waits on metrics, paused or not; at the deadline it goes.
+        let draining = self.st.analysis.as_ref().is_some_and(|a| a.draining);
+        if draining && self.wait(WaitFor::Metrics, None) {
+            let why = self.metrics_error();
+            self.st.waiting = None;
+            self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
+            return;
+        }
         if self.st.pause_reason.is_some() {
             self.st.phase = Some(Phase::Paused);
             return;
         }
         self.st.phase = Some(Phase::Progressing);
-        if self.st.analysis.as_ref().is_some_and(|a| a.draining) {
-            if self.wait(WaitFor::Metrics, None) {
-                let why = self.metrics_error();
-                self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
-                return;
-            }
+        if draining {
             self.st.message =
                 Some("metrics cannot be read: canary drained to weight 0 until they return".into());
             return;
