@@ -2,8 +2,10 @@
 
 mod support;
 
-use portcullis::api::{Phase, RolloutSpec, Step, Verdict};
-use portcullis::engine::{self, AnalysisReading, Input};
+use portcullis::api::validate::FieldError;
+use portcullis::api::{Phase, PromotionStage, RolloutSpec, RolloutStatus, Step, Verdict};
+use portcullis::engine::handover::{self, Handover};
+use portcullis::engine::{self, AnalysisReading, Decision, Input};
 use proptest::prelude::*;
 use support::*;
 
@@ -15,6 +17,14 @@ enum Op {
     Command(&'static str),
     Ready(bool),
     Restart,
+    /// The router's API goes away (or comes back).
+    RouterDown(bool),
+    /// Another Rollout claims the Deployment (or lets go).
+    OwnedElsewhere(bool),
+    /// The spec turns invalid (or valid again).
+    SpecBroken(bool),
+    /// The Rollout is deleted (the Deployment handed back) and created again.
+    Recreate,
 }
 
 fn step_strategy() -> impl Strategy<Value = Step> {
@@ -43,7 +53,74 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         .prop_map(Op::Command),
         1 => any::<bool>().prop_map(Op::Ready),
         1 => Just(Op::Restart),
+        1 => any::<bool>().prop_map(Op::RouterDown),
+        1 => any::<bool>().prop_map(Op::OwnedElsewhere),
+        1 => any::<bool>().prop_map(Op::SpecBroken),
+        1 => Just(Op::Recreate),
     ]
+}
+
+/// A template Portcullis let through: the stable one, or a canary past the point of
+/// promotion.
+fn let_through(st: &RolloutStatus, revision: &str) -> bool {
+    let stable = st.stable.as_ref().is_some_and(|s| s.revision == revision);
+    let promoted = st.phase == Some(Phase::Promoting)
+        && st.promotion_stage != Some(PromotionStage::ScalingCanary)
+        && st.canary.as_ref().is_some_and(|c| c.revision == revision);
+    (stable || promoted) && !st.rejected_revisions.iter().any(|r| r == revision)
+}
+
+/// Deletes the Rollout the way the controller does (engine::handover) and creates it
+/// again: the Deployment keeps its rejections, the new Rollout starts from no status.
+fn recreate(w: &mut World) -> Handover {
+    let workload = w.obs.workload.clone().unwrap();
+    let h = handover::on_delete(&w.status, &workload, w.obs.owner_conflict.is_some());
+    let stable = w.status.stable.clone();
+    let wl = w.obs.workload.as_mut().unwrap();
+    match &h {
+        Handover::NotOurs => {}
+        Handover::Unpause => wl.paused = false,
+        // Without a known stable template the controller keeps the Deployment paused.
+        Handover::RestoreStable { .. } => {
+            if let Some(stable) = stable {
+                wl.revision = stable;
+                wl.paused = false;
+            }
+        }
+    }
+    if !wl.paused {
+        wl.rolled_out = true;
+        if w.live.last() != Some(&wl.revision.revision) {
+            w.live.push(wl.revision.revision.clone());
+        }
+    }
+    let mut recorded = w.status.rejected_revisions.clone();
+    recorded.extend(wl.rejected_revisions.iter().cloned());
+    wl.rejected_revisions = recorded;
+    w.obs.canary = None;
+    w.obs.routed_weight = 0;
+    w.status = RolloutStatus::default();
+    h
+}
+
+/// Every wait on the outside has a deadline ahead, and the engine asks to be woken by it.
+fn bounded(d: &Decision, now: k8s_openapi::jiff::Timestamp) -> Result<(), TestCaseError> {
+    if let Some(wait) = &d.status.waiting {
+        prop_assert!(
+            now < wait.deadline.0,
+            "a wait past its deadline: {:?}",
+            wait
+        );
+        let left = wait.deadline.0.duration_since(now).as_secs() as u64;
+        let wake = d.requeue_after.map(|r| r.as_secs());
+        prop_assert!(
+            wake.is_some_and(|w| w <= left),
+            "woken at {:?}, deadline in {}s",
+            wake,
+            left
+        );
+    }
+    Ok(())
 }
 
 fn world_strategy() -> impl Strategy<Value = (RolloutSpec, i32)> {
@@ -107,12 +184,46 @@ proptest! {
                     let json = serde_json::to_string(&w.status).unwrap();
                     w.status = serde_json::from_str(&json).unwrap();
                 }
+                Op::RouterDown(down) => {
+                    w.obs.router_unavailable = down.then(|| "the HTTPRoute API is not served".into())
+                }
+                Op::OwnedElsewhere(other) => w.obs.owner_conflict = other.then(|| "other".into()),
+                Op::SpecBroken(broken) => {
+                    w.obs.spec_errors = if broken {
+                        vec![FieldError::new("spec.service", "Service `x` not found")]
+                    } else {
+                        vec![]
+                    }
+                }
+                Op::Recreate => {
+                    let rejected = w.status.rejected_revisions.clone();
+                    let before = w.live.len();
+                    recreate(&mut w);
+                    for r in &w.live[before..] {
+                        prop_assert!(!rejected.contains(r), "deleting the Rollout shipped rejected {}", r);
+                    }
+                    tainted = None;
+                }
             }
             let fed_fail = w.obs.analysis.as_ref().and_then(|a| a.verdict) == Some(Verdict::Fail);
             let active_before = engine::analysis_active(&w.spec, &w.status);
             let before = w.status.clone();
             let obs = w.obs.clone();
+            let live_before = w.live.len();
             let d = w.step();
+
+            // A template reaches the workload's own pods only if Portcullis let it through.
+            for r in &w.live[live_before..] {
+                prop_assert!(let_through(&d.status, r), "{} reached the workload's pods unjudged (status {:?})", r, d.status.phase);
+            }
+            // With nothing to do, the workload is held all the same, except for an owner's.
+            if d.desired.is_none() && obs.owner_conflict.is_none() && obs.workload.as_ref().is_some_and(|wl| wl.paused) {
+                prop_assert!(d.hold, "an invalid spec let go of a paused workload");
+            }
+            if obs.owner_conflict.is_some() {
+                prop_assert!(d.desired.is_none() && !d.hold, "a Rollout acted on another's Deployment");
+            }
+            bounded(&d, w.now)?;
 
             // Deciding again on its own status and the same observations changes nothing.
             let again = engine::decide(&Input {
@@ -154,5 +265,23 @@ proptest! {
                 }
             }
         }
+
+        // Then everything outside breaks for good: every wait still ends, by its deadline.
+        w.obs.router_unavailable = Some("the HTTPRoute API is not served".into());
+        w.canary_ready = false;
+        for _ in 0..200 {
+            w.obs.analysis = Some(AnalysisReading::error("prometheus unreachable"));
+            let live_before = w.live.len();
+            let d = w.step();
+            for r in &w.live[live_before..] {
+                prop_assert!(let_through(&d.status, r), "{} reached the workload's pods unjudged", r);
+            }
+            bounded(&d, w.now)?;
+            if d.status.waiting.is_none() {
+                break;
+            }
+            w.advance_time(d.requeue_after.map_or(60, |r| r.as_secs().max(1) as i64));
+        }
+        prop_assert!(w.status.waiting.is_none(), "still waiting: {:?}", w.status.waiting);
     }
 }

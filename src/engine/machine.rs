@@ -192,6 +192,8 @@ impl Ctx<'_> {
         }
         self.st.phase = Some(Phase::InvalidSpec);
         self.st.message = Some(message);
+        // Nothing progresses until a person fixes the spec: no deadline runs meanwhile.
+        self.st.waiting = None;
         let hold = self.obs.owner_conflict.is_none()
             && self.obs.workload.as_ref().is_some_and(|w| self.holds(w));
         report::finish(&mut self);
