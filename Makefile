@@ -52,7 +52,8 @@ e2e-cluster:
 	@test -n "$$KUBECONFIG" || { echo "set KUBECONFIG to the cluster to test against"; exit 2; }
 	@test -n "$$PORTCULLIS_E2E_IMAGE_REPO" || { echo "set PORTCULLIS_E2E_IMAGE_REPO (see Makefile)"; exit 2; }
 	PORTCULLIS_E2E_KUBECONFIG="$$KUBECONFIG" $(CARGO) test --test operator_canary --test operator_gateway \
-		--test operator_resilience --test operator_rbac --test cli_pipeline -- --test-threads=1
+		--test operator_resilience --test operator_rbac --test operator_failsafe \
+		--test operator_events --test cli_pipeline -- --test-threads=1
 
 ## The judge against Argo/Flagger-style rules on simulated traffic; the last line is the
 ## summary. Dev profile: it reuses the test build (a cold release build of the

@@ -209,3 +209,31 @@ fn status_shows_each_metric_with_its_counts_ratio_and_evidence() {
         assert!(text.contains(expected), "`{expected}` in\n{text}");
     }
 }
+
+#[test]
+fn status_shows_what_a_release_waits_on_and_when_it_is_rolled_back() {
+    let mut st = status(Phase::Blocked);
+    st.message = Some("revision new (auth:1.2) waits: the HTTPRoute API is not served".into());
+    st.waiting = Some(Wait {
+        for_: WaitFor::Router,
+        since: at(),
+        deadline: Time("2026-12-01T10:05:00Z".parse().unwrap()),
+    });
+    let ro = Rollout {
+        metadata: kube::api::ObjectMeta {
+            name: Some("auth-api".into()),
+            namespace: Some("payments".into()),
+            generation: Some(1),
+            ..Default::default()
+        },
+        spec: serde_json::from_value(serde_json::json!({
+            "workloadRef": {"name": "auth-api"}, "service": "auth-api", "steps": [{"setWeight": 5}]
+        }))
+        .unwrap(),
+        status: Some(st),
+    };
+    let now: Timestamp = "2026-12-01T10:00:30Z".parse().unwrap();
+    let text = describe(&ro, now);
+    let expected = "Waiting:  on the traffic router since 30s ago; rolled back at 2026-12-01T10:05:00Z (in 4m)";
+    assert!(text.contains(expected), "`{expected}` in\n{text}");
+}

@@ -15,6 +15,15 @@ fn ago(at: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// Seconds or minutes ahead, for humans.
+fn in_(s: i64) -> String {
+    match s {
+        ..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
 /// One line of progress: phase, step, weight, message (printed when it changes).
 pub fn line(st: &RolloutStatus) -> String {
     format!(
@@ -127,6 +136,21 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
     }
     if let Some(s) = &st.promotion_stage {
         let _ = writeln!(out, "  Promoting: {s:?}");
+    }
+    if let Some(w) = &st.waiting {
+        let left = w.deadline.0.as_second() - now.as_second();
+        let _ = writeln!(
+            out,
+            "  Waiting:  on {} since {}; rolled back at {} ({})",
+            w.for_.as_str(),
+            ago(w.since.0, now),
+            w.deadline.0,
+            if left > 0 {
+                format!("in {}", in_(left))
+            } else {
+                "now".into()
+            }
+        );
     }
     if let Some(r) = &st.stable {
         let _ = writeln!(out, "  Stable:   {r}");

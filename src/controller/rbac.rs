@@ -22,7 +22,9 @@ pub const RULES: Rules = &[
     (
         "apps",
         "deployments",
-        &["get", "list", "watch", "create", "patch", "delete"],
+        &[
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ],
     ),
     ("apps", "replicasets", &["get", "list", "watch"]),
     ("", "services", &["get", "list", "watch", "create", "patch"]),

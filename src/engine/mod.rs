@@ -5,6 +5,22 @@
 //! desired state, and everything needed to resume lives in the returned status, so running
 //! it twice, or after a restart, is safe. Deciding again with the returned status and the
 //! same observations changes nothing and emits no event.
+//!
+//! # What the engine guarantees (checked over random histories in
+//! `tests/engine_properties.rs`)
+//!
+//! - **Nothing unjudged reaches the workload's pods.** The workload is unpaused only
+//!   while it holds the stable template, or the canary's once promotion is past
+//!   `ScalingCanary`. With nothing else to do (invalid spec) [`Decision::hold`] still
+//!   keeps it paused; a missing or failing router API holds the release where it is.
+//!   Deleting the Rollout hands the workload back through [`handover::on_delete`],
+//!   which never unpauses a template that was rejected or is still being judged.
+//! - **One owner.** With `owner_conflict` the decision changes nothing at all.
+//! - **Rejections outlive the Rollout**: on adoption, the revisions recorded on the
+//!   workload join `rejectedRevisions`, and a workload holding one is not adopted.
+//! - **Every wait on the outside has a deadline** (`waits`): pods, metrics, gates and
+//!   the router are written to `status.waiting` with their deadline, the decision asks
+//!   to be woken by it, and past it the release is rolled back.
 
 mod commands;
 mod decision;
