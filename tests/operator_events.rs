@@ -210,13 +210,11 @@ async fn every_write_the_operator_makes_names_portcullis_as_its_field_manager() 
     op.stop().await;
 
     let log = log.lock().unwrap().clone();
-    // Writes that can name a field manager. DELETE cannot (DeleteOptions has none). The
-    // Lease is written by kube-lease-manager: its patches name `portcullis-leader` (set in
-    // controller::leader) and its create names none, which we cannot change from here.
+    // Writes that can name a field manager (DELETE cannot: DeleteOptions has none),
+    // the leader Lease's included.
     let writes: Vec<_> = log
         .iter()
         .filter(|(m, _, _)| matches!(m.as_str(), "POST" | "PUT" | "PATCH"))
-        .filter(|(_, p, _)| !p.contains("/leases"))
         .collect();
     let unnamed: Vec<_> = writes
         .iter()

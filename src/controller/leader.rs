@@ -3,7 +3,10 @@
 //! takes over at once instead of after the lease duration.
 
 use futures::FutureExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
+use kube::api::{Api, PostParams};
 use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +30,30 @@ pub struct LeaderError {
     source: kube_lease_manager::LeaseManagerError,
 }
 
+/// Creates the Lease when it is missing, so that it too is written by field manager
+/// `portcullis` (kube-lease-manager creates it without one); the manager then finds it.
+/// Any failure is left to the manager, which creates or reports it itself.
+async fn ensure_lease(client: &Client, config: &LeaseConfig) {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(config.name.clone()),
+            namespace: Some(config.namespace.clone()),
+            ..Default::default()
+        },
+        spec: Some(Default::default()),
+    };
+    let pp = PostParams {
+        field_manager: Some(super::act::MANAGER.into()),
+        ..Default::default()
+    };
+    match api.create(&pp, &lease).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => tracing::debug!(error = %e, "creating the Lease; the lease manager will try"),
+    }
+}
+
 /// Resolves when leadership is lost (or the stop signal comes).
 pub type Lost = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -48,12 +75,13 @@ where
         name: config.name.clone(),
         source,
     };
+    ensure_lease(&client, &config).await;
     let manager = LeaseManagerBuilder::new(client, &config.name)
         .with_namespace(&config.namespace)
         .with_identity(&config.identity)
         .with_duration(config.duration_secs)
         .with_grace(config.grace_secs)
-        .with_field_manager("portcullis-leader")
+        .with_field_manager(super::act::MANAGER)
         .with_create_mode(LeaseCreateMode::AutoCreate)
         .build()
         .await

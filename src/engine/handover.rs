@@ -34,9 +34,10 @@ pub fn on_delete(
         // Never adopted (an invalid spec from the start): what runs is fine unless a
         // new template waits in the paused Deployment, or it was rejected.
         None => {
-            !(workload.paused && !workload.rolled_out)
-                && !st.rejected_revisions.contains(current)
-                && !workload.rejected_revisions.contains(current)
+            let waiting_template = workload.paused && !workload.rolled_out;
+            let rejected = st.rejected_revisions.contains(current)
+                || workload.rejected_revisions.contains(current);
+            !waiting_template && !rejected
         }
     };
     if let_through {
