@@ -40,6 +40,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    restore_sigpipe();
     portcullis::install_crypto_provider();
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match cli.command {
@@ -58,5 +59,16 @@ async fn main() -> std::process::ExitCode {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`portcullis lint … | head -1`)
+/// would panic; like other command-line tools, end quietly instead.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -202,3 +202,125 @@ fn a_template_without_the_rollout_is_checked_on_its_own() {
     );
     assert!(ran.stdout.contains("missing"), "{}", ran.stdout);
 }
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+const ROLLOUT_HEAD: &str = "apiVersion: portcullis.dev/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  workloadRef: {name: web}\n  service: web\n";
+
+#[test]
+fn a_folder_is_read_like_kubectl_apply_f_reads_it() {
+    let ran = lint(&["examples/"], None);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("0 problems in"), "{}", ran.stderr);
+}
+
+#[test]
+fn no_documents_at_all_is_bad_input_not_a_clean_bill() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "empty.yaml", "");
+    let ran = lint(&[&empty], None);
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("no documents"), "{}", ran.stderr);
+    let ran = lint(&["-"], Some("---\n# nothing\n"));
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+}
+
+#[test]
+fn set_weight_100_with_the_replicas_router_is_refused_as_the_controller_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "w.yaml",
+        &format!("{ROLLOUT_HEAD}  steps: [{{setWeight: 100}}]\n"),
+    );
+    let ran = lint(&[&f], None);
+    assert_eq!(ran.code, 1);
+    assert!(
+        ran.stdout
+            .contains("Rollout/web: spec.steps[0].setWeight: 100 is not reachable"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn shape_errors_name_the_object_and_field_and_every_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = write(dir.path(), "missing.yaml", ROLLOUT_HEAD);
+    let ran = lint(&[&missing], None);
+    assert_eq!(ran.code, 1);
+    assert!(
+        ran.stdout
+            .contains("Rollout/web: spec.steps: required field missing"),
+        "{}",
+        ran.stdout
+    );
+    let typed = write(
+        dir.path(),
+        "typed.yaml",
+        &format!(
+            "{ROLLOUT_HEAD}  steps: [{{setWeight: \"fifty\"}}]\n  analysis: {{onError: explode}}\n"
+        ),
+    );
+    let ran = lint(&[&typed], None);
+    assert_eq!(ran.code, 1);
+    assert!(
+        ran.stdout
+            .contains("spec.steps[0].setWeight: must be an integer (found `fifty`)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("spec.analysis.onError: `explode` is not one of: drain, pause, abort"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn yaml_errors_read_as_plain_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let dup = write(
+        dir.path(),
+        "dup.yaml",
+        "apiVersion: portcullis.dev/v1alpha1\nkind: Rollout\nmetadata: {name: a}\nmetadata: {name: b}\n",
+    );
+    let ran = lint(&[&dup], None);
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("duplicate key `metadata` at line 4"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("DuplicateKeyPolicy"), "{}", ran.stderr);
+
+    let many = write(dir.path(), "many.yaml", &"a: 1\n---\n".repeat(1100));
+    let ran = lint(&[&many], None);
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("more than 1024 documents") && ran.stderr.contains("--max-documents"),
+        "{}",
+        ran.stderr
+    );
+    let ran = lint(&["--max-documents", "2000", &many], None);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    let deep = write(
+        dir.path(),
+        "deep.yaml",
+        &format!("a: {}{}\n", "[".repeat(70), "]".repeat(70)),
+    );
+    let ran = lint(&[&deep], None);
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("levels deep at line 1"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("Depth {"), "{}", ran.stderr);
+}

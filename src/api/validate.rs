@@ -57,6 +57,17 @@ pub fn validate_rollout(spec: &RolloutSpec) -> Vec<FieldError> {
     if spec.steps.is_empty() {
         errors.push(FieldError::new("spec.steps", "must not be empty"));
     }
+    if spec.traffic.gateway_api.is_none() {
+        for (i, s) in spec.steps.iter().enumerate() {
+            if s.set_weight == Some(100) {
+                errors.push(FieldError::new(
+                    format!("spec.steps[{i}].setWeight"),
+                    "100 is not reachable with the replicas router (stable pods keep serving); \
+                     promotion moves all traffic, so drop this step or use gatewayAPI",
+                ));
+            }
+        }
+    }
     let has_analysis = spec
         .analysis
         .as_ref()

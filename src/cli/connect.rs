@@ -6,6 +6,14 @@ use super::CliError;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The API server this process talks to, for messages when nothing answers there.
+static SERVER_URL: OnceLock<String> = OnceLock::new();
+
+pub fn server_url() -> Option<&'static str> {
+    SERVER_URL.get().map(String::as_str)
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Connection {
@@ -43,6 +51,7 @@ impl Connection {
                 .await
                 .map_err(|e| CliError::Config(e.to_string()))?,
         };
+        let _ = SERVER_URL.set(config.cluster_url.to_string());
         let namespace = self
             .namespace
             .clone()

@@ -21,9 +21,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LintArgs {
-    /// YAML or JSON files, several documents each; `-` reads standard input.
+    /// YAML or JSON files (several documents each) or folders of them (their `.yaml`,
+    /// `.yml` and `.json` files, as `kubectl apply -f DIR` reads); `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// At most this many documents in one file (a guard against runaway input).
+    #[arg(long, default_value_t = 1024)]
+    pub max_documents: usize,
 }
 
 /// One document of the input, as found.
@@ -62,8 +66,16 @@ pub struct Report {
 
 /// Splits a file's text into documents (a `List`'s items count as documents).
 pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, String> {
-    let values: Vec<Value> =
-        serde_saphyr::from_str_multiple(text).map_err(|e| format!("{origin}: not YAML: {e}"))?;
+    documents_within(origin, text, 1024)
+}
+
+/// [`documents`] with a limit on the number of documents in the file.
+pub fn documents_within(origin: &str, text: &str, max: usize) -> Result<Vec<Document>, String> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_documents: max },
+    };
+    let values: Vec<Value> = serde_saphyr::from_str_multiple_with_options(text, options)
+        .map_err(|e| format!("{origin}: {}", yaml_error(&e, max)))?;
     let many = values.len() > 1;
     let mut out = Vec::new();
     for (i, v) in values.into_iter().enumerate() {
@@ -89,6 +101,29 @@ pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, String> {
         }
     }
     Ok(out)
+}
+
+/// A YAML error in plain words (the parser's own text names its options and types).
+fn yaml_error(e: &serde_saphyr::Error, max_documents: usize) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    let line = e.location().map(|l| l.line()).unwrap_or(0);
+    match e.without_snippet() {
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => format!(
+            "duplicate key `{}` at line {line}: each key may appear once in a mapping",
+            key.as_deref().unwrap_or("?")
+        ),
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Documents { .. } => format!(
+                "more than {max_documents} documents in one file (at line {line}); split the \
+                 file, or raise the limit with --max-documents"
+            ),
+            BudgetBreach::Depth { depth } => format!(
+                "nested {depth} levels deep at line {line}; no Kubernetes object nests that deep"
+            ),
+            other => format!("too large to read safely at line {line} ({other:?})"),
+        },
+        other => format!("not YAML: {}", other.without_snippet()),
+    }
 }
 
 /// Fields of `input` that the typed value dropped on its way through serde: unknown to
@@ -138,6 +173,15 @@ where
         field: field.to_string(),
         message,
     };
+    let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
+    if let Some(schema) = super::schema::schema_of(kind) {
+        let mut errors = Vec::new();
+        super::schema::check(&doc.value, schema, "", &mut errors);
+        if !errors.is_empty() {
+            problems.extend(errors.into_iter().map(|e| finding(&e.field, e.message)));
+            return None;
+        }
+    }
     let typed: K = match serde_json::from_value(doc.value.clone()) {
         Ok(t) => t,
         Err(e) => {
@@ -352,6 +396,32 @@ pub fn lint(docs: &[Document]) -> Report {
     report
 }
 
+/// The files to read: `path` itself, or a folder's manifest files in name order.
+fn expand(path: &PathBuf) -> Result<Vec<PathBuf>, String> {
+    if !path.is_dir() {
+        return Ok(vec![path.clone()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "{}: no .yaml, .yml or .json files in this folder",
+            path.display()
+        ));
+    }
+    Ok(files)
+}
+
 fn read(path: &PathBuf) -> Result<(String, String), String> {
     if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -368,13 +438,25 @@ fn read(path: &PathBuf) -> Result<(String, String), String> {
 pub fn run(args: &LintArgs) -> Exit {
     let mut docs = Vec::new();
     for path in &args.files {
-        match read(path).and_then(|(origin, text)| documents(&origin, &text)) {
+        let read_all = expand(path).and_then(|files| {
+            let mut d = Vec::new();
+            for f in &files {
+                let (origin, text) = read(f)?;
+                d.extend(documents_within(&origin, &text, args.max_documents)?);
+            }
+            Ok(d)
+        });
+        match read_all {
             Ok(d) => docs.extend(d),
             Err(e) => {
                 eprintln!("error: {e}");
                 return Exit::Usage;
             }
         }
+    }
+    if docs.is_empty() {
+        eprintln!("error: no documents in the input: nothing to check");
+        return Exit::Usage;
     }
     let report = lint(&docs);
     for p in &report.problems {

@@ -12,6 +12,7 @@ pub mod lint;
 pub mod progress;
 pub mod rbac;
 mod run;
+pub mod schema;
 mod watch;
 
 pub use connect::Connection;
@@ -54,7 +55,7 @@ pub enum CliError {
     Config(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("the API server answered: {0}")]
+    #[error("{}", api_message(.0))]
     Api(#[from] kube::Error),
     #[error("{0}")]
     Timeout(String),
@@ -62,11 +63,22 @@ pub enum CliError {
     Watch(String),
 }
 
+/// The API server's answer; or, when nothing answered, where Portcullis knocked.
+fn api_message(e: &kube::Error) -> String {
+    let unreachable = matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_));
+    match connect::server_url() {
+        Some(url) if unreachable => {
+            format!("nothing answered at {url} (the kubeconfig's API server): {e}")
+        }
+        _ => format!("the API server answered: {e}"),
+    }
+}
+
 impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Input(_) | CliError::NotFound(_) => Exit::Usage,
-            CliError::Config(_) | CliError::Api(_) | CliError::Watch(_) => Exit::Api,
+            CliError::Input(_) | CliError::NotFound(_) | CliError::Config(_) => Exit::Usage,
+            CliError::Api(_) | CliError::Watch(_) => Exit::Api,
             CliError::Timeout(_) => Exit::Timeout,
         }
     }

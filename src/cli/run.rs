@@ -29,6 +29,7 @@ pub enum Output {
 pub struct StatusArgs {
     /// The Rollout; without it, one line per Rollout in the namespace.
     pub name: Option<String>,
+    /// How to print: text for people, or the whole Rollout as yaml or json.
     #[arg(short, long, value_enum, default_value = "text")]
     pub output: Output,
     #[command(flatten)]
@@ -45,6 +46,10 @@ pub struct PushArgs {
     /// Then wait for the release's outcome (as `portcullis wait`).
     #[arg(long)]
     pub wait: bool,
+    /// If the revision was rolled back before, judge it again as a canary (sends
+    /// `retry`); without it, pushing a rejected revision exits 1.
+    #[arg(long)]
+    pub retry: bool,
     /// How long `--wait` waits.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -64,12 +69,15 @@ pub enum WaitFor {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WaitArgs {
+    /// The Rollout whose release to wait for.
     pub name: String,
+    /// The outcome to wait for.
     #[arg(long = "for", value_enum, default_value = "promoted")]
     pub for_: WaitFor,
     /// The release to wait for (default: the workload's current pod template).
     #[arg(long)]
     pub revision: Option<String>,
+    /// How long to wait for the outcome (then exit 3).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
@@ -78,6 +86,7 @@ pub struct WaitArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerbArgs {
+    /// The Rollout to send the command to.
     pub name: String,
     /// Send the command and return without waiting for the controller to act on it.
     #[arg(long)]
@@ -337,13 +346,25 @@ async fn push(a: PushArgs, client: Client, ns: &str) -> Result<Exit, CliError> {
         println!("pushed {} to {deployment}: revision {rev}", what.join(" "));
         rev
     };
-    let st = ro.status.unwrap_or_default();
+    let st = ro.status.clone().unwrap_or_default();
     if st.rejected_revisions.contains(&rev) {
-        eprintln!(
-            "note: revision {rev} was rolled back before; it will not start until \
-             `portcullis retry {}`",
-            a.name
-        );
+        if !a.retry {
+            println!(
+                "revision {rev} was rolled back before and will not start: push a new \
+                 release, or push again with --retry to judge it again"
+            );
+            return Ok(Exit::Failed);
+        }
+        let verb = VerbArgs {
+            name: a.name.clone(),
+            no_wait: false,
+            timeout: Duration::from_secs(60),
+            conn: a.conn.clone(),
+        };
+        let sent = send(Verb::Retry, verb, client.clone(), ns).await?;
+        if sent != Exit::Success {
+            return Ok(sent);
+        }
     }
     if !a.wait {
         return Ok(Exit::Success);

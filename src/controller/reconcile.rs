@@ -61,7 +61,7 @@ pub fn error_policy(ro: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Actio
         .errors
         .get_or_create(&super::metrics::ErrorLabel { kind: kind.into() })
         .inc();
-    tracing::warn!(rollout = %ro.name_any(), namespace = ?ro.namespace(), %error, "reconcile failed");
+    tracing::warn!(rollout = %ro.name_any(), namespace = %ro.namespace().unwrap_or_default(), %error, "reconcile failed");
     // A conflict is cured by reading again: retry at once; anything else backs off.
     if error.is_conflict() {
         Action::requeue(Duration::from_millis(200))

@@ -55,11 +55,13 @@ pub struct ControllerArgs {
     /// Namespace of the leader Lease (in a cluster: the operator's own).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
+    /// Name of the leader Lease.
     #[arg(long, default_value = "portcullis-controller")]
     pub lease_name: String,
     /// Seconds a leader's Lease is valid without renewal: the longest hand-over.
     #[arg(long, default_value_t = 15)]
     pub lease_duration: u64,
+    /// Log lines as text (colours only on a terminal) or as JSON objects.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// When the Gateway API is not installed at start, how often to look for it again;
@@ -125,7 +127,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error +
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use std::io::IsTerminal;
+    // Colour codes only for a person at a terminal, never in a file or a log pipeline.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -114,17 +114,6 @@ pub(super) fn decide(input: &Input) -> Decision {
 
 pub(super) fn spec_errors(spec: &RolloutSpec, obs: &Observations) -> Vec<FieldError> {
     let mut errors = validate_rollout(spec);
-    if spec.traffic.gateway_api.is_none() {
-        for (i, s) in spec.steps.iter().enumerate() {
-            if s.set_weight == Some(100) {
-                errors.push(FieldError::new(
-                    format!("spec.steps[{i}].setWeight"),
-                    "100 is not reachable with the replicas router (stable pods keep serving); \
-                     promotion moves all traffic, so drop this step or use gatewayAPI",
-                ));
-            }
-        }
-    }
     errors.extend(obs.spec_errors.iter().cloned());
     if obs.workload.is_none() && errors.is_empty() {
         errors.push(FieldError::new(
