@@ -283,3 +283,25 @@ fn a_deployment_seen_mid_rollout_is_left_to_finish_before_it_is_paused() {
     });
     assert!(!d.desired.unwrap().workload_paused);
 }
+
+#[test]
+fn steps_edited_mid_canary_are_followed_at_once_and_said() {
+    let mut w = World::new(spec(standard_steps()), rev("v1", "auth:1"), 4);
+    w.step();
+    w.push(rev("v2", "auth:2"));
+    w.settle();
+    assert_eq!(w.status.current_step, Some(1), "pausing for 1m at 10%");
+    assert_eq!(w.status.desired_weight, 10);
+    // The platform team lowers the first weight while the canary pauses.
+    w.spec.steps[0] = Step::set_weight(5);
+    let d = w.step();
+    assert_eq!(d.status.desired_weight, 5, "the new weight, not the old one");
+    assert_eq!(d.desired.unwrap().weight, 5);
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.reason == "StepsChanged" && e.message.contains("now holds 5% (was 10%)")),
+        "{:?}",
+        d.events
+    );
+}

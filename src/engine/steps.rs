@@ -62,6 +62,23 @@ impl Ctx<'_> {
                 self.st.message = Some(format!("waiting for {w}% of traffic on ready canary pods"));
                 return;
             }
+            // The weight in effect is the spec's, so an edit of `steps` mid-canary is
+            // followed at once, not only from the next `setWeight`.
+            let held = weight_at(self.spec, i);
+            if held != self.st.desired_weight {
+                self.event(
+                    EventType::Normal,
+                    "StepsChanged",
+                    format!(
+                        "spec.steps changed: step {}/{} now holds {held}% (was {}%)",
+                        i + 1,
+                        self.spec.steps.len(),
+                        self.st.desired_weight
+                    ),
+                    None,
+                );
+                self.st.desired_weight = held;
+            }
             if let Some(pause) = &step.pause {
                 match pause.duration.as_ref().and_then(|d| d.parse().ok()) {
                     Some(d) if step_elapsed >= d => {
@@ -197,6 +214,15 @@ impl Ctx<'_> {
             );
         }
     }
+}
+
+/// The weight step `i` holds: that of the last `setWeight` at or before it (0 if none).
+pub(super) fn weight_at(spec: &RolloutSpec, i: usize) -> i32 {
+    spec.steps[..=i.min(spec.steps.len().saturating_sub(1))]
+        .iter()
+        .rev()
+        .find_map(|s| s.set_weight)
+        .unwrap_or(0)
 }
 
 pub(super) fn describe_step(spec: &RolloutSpec, i: usize) -> String {
