@@ -14,9 +14,16 @@ demo: deps-prometheus
 build:
 	$(CARGO) build
 
-## Debian's Prometheus binary, used by tests that check analysis (never run as a service).
+## Debian's Prometheus binary, used by tests that check analysis. Never run as a service:
+## policy-rc.d keeps the package from starting it, and on a systemd host its unit is
+## disabled again, so nothing keeps running after make.
 deps-prometheus:
-	@command -v prometheus >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
+	@command -v prometheus >/dev/null || { \
+		created=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; rc=$$?; \
+		if [ -n "$$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+		if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
+		exit $$rc; }
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

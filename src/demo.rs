@@ -170,13 +170,45 @@ async fn portcullis(kubeconfig: &Path, args: &[&str]) -> Result<Exit, DemoError>
     Ok(crate::cli::run(cli.command).await)
 }
 
-/// Pushes `image` and waits for its outcome, as a CI pipeline does.
+/// Pushes `image` and waits for its outcome, as a CI pipeline does, and shows the exit
+/// status the pipeline branches on.
 async fn pipeline(kubeconfig: &Path, image: &str) -> Result<Exit, DemoError> {
-    portcullis(
+    let exit = portcullis(
         kubeconfig,
         &["push", APP, image, "--wait", "--timeout", "180s"],
     )
-    .await
+    .await?;
+    let meaning = match exit {
+        Exit::Success => "promoted: the pipeline goes on",
+        Exit::Failed => "rolled back: the pipeline fails here",
+        Exit::Usage => "bad input",
+        Exit::Timeout => "no outcome in time",
+        Exit::Api => "the API server could not be reached",
+    };
+    println!("   exit status {} ({meaning})", exit as u8);
+    Ok(exit)
+}
+
+/// When the canary of `image` first served traffic, and when traffic was back on
+/// stable after its abort: watched beside the pipeline, as a person with kubectl would.
+async fn traffic_times(client: Client, image: String) -> (Option<Instant>, Option<Instant>) {
+    let (mut first, mut back) = (None, None);
+    let start = Instant::now();
+    while back.is_none() && start.elapsed() < Duration::from_secs(200) {
+        let st = status(&client).await;
+        let ours = st
+            .canary
+            .as_ref()
+            .is_some_and(|c| c.images.iter().any(|i| *i == image));
+        if ours && st.effective_weight > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if ours && first.is_some() && st.phase == Some(Phase::Aborted) && st.effective_weight == 0 {
+            back = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (first, back)
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -235,6 +267,13 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
     ));
 
     let outcome = story(&client, &args.kubeconfig).await;
+    // The cluster goes with the demo: a kubeconfig pointing at it would only mislead.
+    if std::fs::remove_file(&args.kubeconfig).is_ok() {
+        println!(
+            "(removed {}: the local cluster stops with the demo)",
+            args.kubeconfig.display()
+        );
+    }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(15), operator).await;
     sim.stop().await;
@@ -293,6 +332,7 @@ async fn story(client: &Client, kubeconfig: &Path) -> Result<(), DemoError> {
 
     println!("\n== release auth:1.2 (a session bug: every login on its pods fails)");
     let released = Instant::now();
+    let watch = tokio::spawn(traffic_times(client.clone(), "auth:1.2".into()));
     if pipeline(kubeconfig, "auth:1.2").await? != Exit::Failed {
         return Err(step("the broken release was not rolled back"));
     }
@@ -304,18 +344,24 @@ async fn story(client: &Client, kubeconfig: &Path) -> Result<(), DemoError> {
     else {
         return Err(step("the broken release was not rolled back"));
     };
+    let (first, back) = tokio::time::timeout(Duration::from_secs(30), watch)
+        .await
+        .map_err(|_| step("traffic did not go back to stable within 30 s"))?
+        .map_err(step)?;
+    let (Some(first), Some(back)) = (first, back) else {
+        return Err(step("the canary's traffic was not seen coming and going"));
+    };
     println!(
-        "   rolled back {:.1}s after the release: {}",
-        released.elapsed().as_secs_f64(),
-        abort.reason
+        "   traffic back on stable {:.1}s after the canary's first traffic ({:.1}s after the push)",
+        back.duration_since(first).as_secs_f64(),
+        back.duration_since(released).as_secs_f64()
     );
     if let Some(n) = abort.estimated_failed_requests {
-        println!("   estimated failed logins caused by the canary: {n}");
+        println!("   failed logins the canary caused, estimated: {n}");
     }
-    follow(client, Duration::from_secs(30), |s| s.effective_weight == 0).await?;
     println!(
-        "   rejected revisions (not retried until `retry` or a new template): {:?}",
-        st.rejected_revisions
+        "   rejected revisions (not retried until `retry` or a new release): {}",
+        st.rejected_revisions.join(", ")
     );
     println!();
     portcullis(kubeconfig, &["status", APP]).await?;

@@ -33,6 +33,28 @@ fn the_demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
         stdout.contains("Rejected: "),
         "`portcullis status` shows the rejected revision: {stdout}"
     );
+    // The CI story: the pipeline's exit status, shown.
+    assert!(stdout.contains("exit status 0 (promoted"), "{stdout}");
+    assert!(stdout.contains("exit status 1 (rolled back"), "{stdout}");
+    // Timed from the canary's first traffic, as the README promises, and from the push.
+    assert!(
+        stdout.contains("after the canary's first traffic (") && stdout.contains("after the push)"),
+        "{stdout}"
+    );
+    // The verdict is printed by the pipeline's outcome and in `status`'s last abort,
+    // not at every progress line.
+    assert!(
+        stdout.matches("evidence worse").count() <= 2,
+        "the verdict at most twice in:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("Canary:   ") && stdout.contains(", rolled back"),
+        "after the abort the canary reads as rolled back, not as started: {stdout}"
+    );
+    assert!(
+        !dir.path().join("demo.kubeconfig").exists(),
+        "the kubeconfig of a cluster that is gone is removed"
+    );
     assert!(
         stdout
             .trim_end()

@@ -295,7 +295,10 @@ fn steps_edited_mid_canary_are_followed_at_once_and_said() {
     // The platform team lowers the first weight while the canary pauses.
     w.spec.steps[0] = Step::set_weight(5);
     let d = w.step();
-    assert_eq!(d.status.desired_weight, 5, "the new weight, not the old one");
+    assert_eq!(
+        d.status.desired_weight, 5,
+        "the new weight, not the old one"
+    );
     assert_eq!(d.desired.unwrap().weight, 5);
     assert!(
         d.events

@@ -1,6 +1,6 @@
 //! How `portcullis status` and the waiting commands show a Rollout. Pure text.
 
-use crate::api::{MetricResult, Rollout, RolloutStatus};
+use crate::api::{MetricResult, Phase, PromotionStage, Rollout, RolloutStatus};
 use k8s_openapi::jiff::Timestamp;
 use std::fmt::Write;
 
@@ -24,14 +24,37 @@ fn in_(s: i64) -> String {
     }
 }
 
-/// One line of progress: phase, step, weight, message (printed when it changes).
+/// One line of progress: phase, step, weight, message (printed when it changes). The
+/// weight shows only while a canary takes traffic (during a promotion's roll-out the
+/// ready-pod share moves with Kubernetes, not with Portcullis); an abort names the
+/// release, and its reason is left to the outcome printed once after.
 pub fn line(st: &RolloutStatus) -> String {
+    let in_flight = match st.phase {
+        Some(Phase::Progressing | Phase::Paused) => true,
+        Some(Phase::Promoting) => st.promotion_stage == Some(PromotionStage::ScalingCanary),
+        Some(Phase::Aborted) => st.effective_weight > 0,
+        _ => false,
+    };
+    let weight = if in_flight {
+        format!("{:>3}%", st.effective_weight)
+    } else {
+        "   -".into()
+    };
+    let message = match (&st.phase, &st.last_abort) {
+        (Some(Phase::Aborted), Some(a)) => {
+            let back = if st.effective_weight == 0 {
+                "traffic back on stable"
+            } else {
+                "moving traffic back to stable"
+            };
+            format!("rolled back {}; {back}", a.revision)
+        }
+        _ => st.message.clone().unwrap_or_default(),
+    };
     format!(
-        "{:<12} step {:<5} weight {:>3}%  {}",
+        "{:<12} step {:<5} weight {weight}  {message}",
         st.phase.map(|p| p.as_str()).unwrap_or("-"),
         st.step_label.as_deref().unwrap_or("-"),
-        st.effective_weight,
-        st.message.as_deref().unwrap_or("")
     )
 }
 
@@ -85,7 +108,12 @@ fn metric(m: &MetricResult) -> String {
         let _ = write!(s, ", evidence {} (fails at {})", number(e), number(1.0 / a));
     }
     if m.errors > 0 {
-        let _ = write!(s, ", {} unreadable", m.errors);
+        let _ = write!(
+            s,
+            ", {} reading{} without data (neither pass nor fail)",
+            m.errors,
+            if m.errors == 1 { "" } else { "s" }
+        );
     }
     // The message restates the numbers above; it is news only when there are none.
     if let Some(msg) = m.message.as_ref().filter(|_| m.canary.is_none()) {
@@ -112,11 +140,15 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
         return out;
     };
     let phase = st.phase.map(|p| p.as_str()).unwrap_or("-");
-    let _ = writeln!(
-        out,
-        "  Phase:    {phase}  {}",
-        st.message.as_deref().unwrap_or("")
-    );
+    // An abort's reason is printed once, on its own line below.
+    let message = match st.phase {
+        Some(Phase::Aborted) => line(st)
+            .split_once("  rolled back")
+            .map(|(_, m)| format!("rolled back{m}"))
+            .unwrap_or_default(),
+        _ => st.message.clone().unwrap_or_default(),
+    };
+    let _ = writeln!(out, "  Phase:    {phase}  {message}");
     if st.observed_generation.unwrap_or(0) < ro.metadata.generation.unwrap_or(0) {
         let _ = writeln!(
             out,
@@ -156,11 +188,14 @@ pub fn describe(ro: &Rollout, now: Timestamp) -> String {
         let _ = writeln!(out, "  Stable:   {r}");
     }
     if let Some(r) = &st.canary {
-        let since = st
-            .canary_started_at
-            .as_ref()
-            .map(|t| format!(", started {}", ago(t.0, now)))
-            .unwrap_or_default();
+        let since = match st.phase {
+            Some(Phase::Aborted) => ", rolled back".to_string(),
+            _ => st
+                .canary_started_at
+                .as_ref()
+                .map(|t| format!(", started {}", ago(t.0, now)))
+                .unwrap_or_default(),
+        };
         let _ = writeln!(out, "  Canary:   {r}{since}");
     }
     if let Some(a) = &st.analysis {

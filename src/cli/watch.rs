@@ -12,6 +12,23 @@ use std::time::Duration;
 /// Watches `name` until `goal` is reached (Ok(Reached)) or failed (Ok(Failed)), printing
 /// progress to stderr when `verbose`. Errors: the Rollout is gone, the API failed, or
 /// nothing happened within `timeout` (the error carries the last progress line).
+/// Whether `st` speaks of the release `goal` waits for (any status does for a command).
+fn about(goal: &Goal, st: &crate::api::RolloutStatus) -> bool {
+    let (Goal::Promoted { revision } | Goal::Aborted { revision } | Goal::Paused { revision }) =
+        goal
+    else {
+        return true;
+    };
+    let named = |r: Option<&crate::api::Revision>| r.is_some_and(|r| &r.revision == revision);
+    named(st.canary.as_ref())
+        || named(st.stable.as_ref())
+        || st.rejected_revisions.contains(revision)
+        || matches!(
+            st.phase,
+            Some(crate::api::Phase::Blocked | crate::api::Phase::InvalidSpec)
+        )
+}
+
 pub async fn follow(
     api: &Api<Rollout>,
     name: &str,
@@ -32,7 +49,8 @@ pub async fn follow(
             };
             if let Some(st) = &ro.status {
                 let l = line(st);
-                if verbose && l != last {
+                // A status still about an earlier release is not this one's progress.
+                if verbose && l != last && about(goal, st) {
                     eprintln!("{l}");
                 }
                 last = l;

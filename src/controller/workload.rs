@@ -48,6 +48,7 @@ pub fn observe(deployment: &Deployment) -> WorkloadObservation {
         paused: spec.paused.unwrap_or(false),
         rolled_out,
         ready_replicas: status.ready_replicas.unwrap_or(0),
+        updated_replicas: status.updated_replicas.unwrap_or(0),
         rejected_revisions: rejected_revisions(deployment),
     }
 }

@@ -41,6 +41,8 @@ pub struct WorkloadObservation {
     /// available, no old pods left, status observed for the latest generation.
     pub rolled_out: bool,
     pub ready_replicas: i32,
+    /// Pods of the current template (Kubernetes' `status.updatedReplicas`).
+    pub updated_replicas: i32,
     /// Revisions recorded as rejected on the Deployment itself, so a Rollout created
     /// again still refuses them.
     pub rejected_revisions: Vec<String>,

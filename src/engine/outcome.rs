@@ -141,7 +141,12 @@ impl Ctx<'_> {
                                 self.spec.workload_ref.name
                             )
                         } else {
-                            "promoting: Kubernetes is rolling out the new revision".into()
+                            format!(
+                                "promoting: Kubernetes is rolling out the new revision \
+                                 ({}/{} pods updated)",
+                                workload.updated_replicas.min(workload.replicas),
+                                workload.replicas
+                            )
                         };
                         if self.before.message.as_deref() != Some(message.as_str())
                             && self

@@ -87,9 +87,11 @@ impl Ctx<'_> {
                     }
                     Some(d) => {
                         self.wake_in(d - step_elapsed);
+                        // The whole duration, not a countdown: the message (and so
+                        // status) changes once per step, not at every reconcile.
                         self.st.message = Some(format!(
-                            "pausing for {} at {}%",
-                            crate::api::duration::format_duration(d - step_elapsed),
+                            "pausing {} at {}% (from step start)",
+                            crate::api::duration::format_duration(d),
                             self.st.desired_weight
                         ));
                         return;

@@ -90,6 +90,7 @@ impl World {
                 paused: false,
                 rolled_out: true,
                 ready_replicas: replicas,
+                updated_replicas: replicas,
                 rejected_revisions: vec![],
             }),
             ..Default::default()
