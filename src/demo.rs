@@ -199,7 +199,7 @@ async fn traffic_times(client: Client, image: String) -> (Option<Instant>, Optio
         let ours = st
             .canary
             .as_ref()
-            .is_some_and(|c| c.images.iter().any(|i| *i == image));
+            .is_some_and(|c| c.images.contains(&image));
         if ours && st.effective_weight > 0 && first.is_none() {
             first = Some(Instant::now());
         }
