@@ -9,11 +9,13 @@ use portcullis::api::{
 };
 use std::collections::BTreeMap;
 
+/// The walkthrough (`examples/`) and the gate library (`examples/gates/`).
 fn examples() -> Vec<(String, serde_json::Value)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     let mut docs = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
+    let mut paths: Vec<_> = [root.to_string(), format!("{root}/gates")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .collect();
     paths.sort();
@@ -77,29 +79,40 @@ fn every_example_template_resolves_with_its_required_args() {
 }
 
 #[test]
-fn the_example_rollout_is_valid_and_finds_its_templates() {
+fn the_example_rollouts_are_valid_and_find_their_templates() {
     let all = templates();
-    let (_, v) = examples()
+    let rollouts: Vec<_> = examples()
         .into_iter()
-        .find(|(_, v)| v["kind"] == "Rollout")
-        .expect("a Rollout example");
-    let r: Rollout = serde_json::from_value(v).unwrap();
-    assert_eq!(validate_rollout(&r.spec), vec![]);
-    let analysis = r.spec.analysis.unwrap();
-    let found: Vec<_> = analysis
-        .templates
-        .iter()
-        .map(|t| all.get(&t.name).cloned())
+        .filter(|(_, v)| v["kind"] == "Rollout")
         .collect();
-    let metrics = resolve(&analysis, &found).unwrap();
-    assert_eq!(metrics.len(), 3);
-    assert_eq!(metrics[0].args["app"], "auth-api");
+    let files: Vec<&str> = rollouts.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(files, ["30-rollout.yaml", "rollout-with-gates.yaml"]);
+    let mut counts = Vec::new();
+    for (file, v) in rollouts {
+        let r: Rollout = serde_json::from_value(v).unwrap();
+        assert_eq!(validate_rollout(&r.spec), vec![], "{file}");
+        let analysis = r.spec.analysis.unwrap();
+        let found: Vec<_> = analysis
+            .templates
+            .iter()
+            .map(|t| all.get(&t.name).cloned())
+            .collect();
+        let metrics = resolve(&analysis, &found).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        if let Some(session) = metrics
+            .iter()
+            .find(|m| m.metric.name == "session-creation-errors")
+        {
+            assert_eq!(session.args["app"], "auth-api");
+        }
+        counts.push(metrics.len());
+    }
+    assert_eq!(counts, [1, 3]);
 }
 
 #[test]
 fn missing_templates_unknown_args_bad_promql_and_duplicate_names_are_field_errors() {
     let all = templates();
-    let login = all["login-failures"].clone();
+    let login = all["session-creation-failures"].clone();
     let mut broken = login.clone();
     broken.metrics[0].counts.as_mut().unwrap().total = "sum(rate(x[5m])".into();
     let analysis = RolloutAnalysis {
@@ -110,17 +123,17 @@ fn missing_templates_unknown_args_bad_promql_and_duplicate_names_are_field_error
                 args: vec![],
             },
             TemplateRef {
-                name: "login-failures".into(),
+                name: "session-creation-failures".into(),
                 cluster_scope: true,
                 args: vec![Arg::new("ap", "x")],
             },
             TemplateRef {
-                name: "login-failures".into(),
+                name: "session-creation-failures".into(),
                 cluster_scope: false,
                 args: vec![Arg::new("app", "a")],
             },
             TemplateRef {
-                name: "login-failures".into(),
+                name: "session-creation-failures".into(),
                 cluster_scope: false,
                 args: vec![Arg::new("app", "b")],
             },
@@ -149,13 +162,14 @@ fn missing_templates_unknown_args_bad_promql_and_duplicate_names_are_field_error
         "missing `app`: {fields:?}"
     );
     assert!(
-        fields.contains(&"AnalysisTemplate `login-failures` spec.metrics[0].counts.total"),
+        fields
+            .contains(&"AnalysisTemplate `session-creation-failures` spec.metrics[0].counts.total"),
         "{fields:?}"
     );
     assert!(
         errors
             .iter()
-            .any(|e| e.message.contains("named `login-failure-ratio`")),
+            .any(|e| e.message.contains("named `session-creation-errors`")),
         "{errors:?}"
     );
 }

@@ -95,13 +95,22 @@ async fn serve(
     addr
 }
 
-/// The library's login gate (examples/login-failures.yaml) with the given tolerance.
+/// The library's login gate (examples/20-login-failures.yaml) with the given tolerance,
+/// narrowed to the pods of one app by an `app` arg (so a test can name an app that does
+/// not exist, or one whose name tries to escape the quotes).
 fn login_metric(max_increase: f64) -> Metric {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/login-failures.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/20-login-failures.yaml"
+    );
     let yaml = std::fs::read_to_string(path).unwrap();
     let t: ClusterAnalysisTemplate = serde_saphyr::from_str(&yaml).unwrap();
     let mut m = t.spec.metrics[0].clone();
-    m.counts.as_mut().unwrap().max_increase = Some(max_increase);
+    let counts = m.counts.as_mut().unwrap();
+    counts.max_increase = Some(max_increase);
+    for q in [&mut counts.failures, &mut counts.total] {
+        *q = q.replace("{namespace=", "{app=\"{{args.app}}\",namespace=");
+    }
     m
 }
 

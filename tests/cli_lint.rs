@@ -38,13 +38,15 @@ fn lint(args: &[&str], stdin: Option<&str>) -> Ran {
     }
 }
 
+/// The walkthrough and the gate library.
 fn examples() -> Vec<String> {
-    let mut files: Vec<String> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
-            .unwrap()
-            .map(|e| e.unwrap().path().display().to_string())
-            .filter(|p| p.ends_with(".yaml"))
-            .collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut files: Vec<String> = [root.to_string(), format!("{root}/gates")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
     files.sort();
     files
 }

@@ -308,3 +308,30 @@ fn steps_edited_mid_canary_are_followed_at_once_and_said() {
         d.events
     );
 }
+
+#[test]
+fn a_template_pushed_before_the_first_look_is_judged_not_adopted() {
+    // The Rollout was created, then a release pushed before the operator looked: the
+    // Deployment is rolling v2 out while v1's pods still serve.
+    let mut w = World::new(spec(standard_steps()), rev("v2", "auth:2"), 4);
+    let wl = w.obs.workload.as_mut().unwrap();
+    wl.rolled_out = false;
+    wl.serving = Some(rev("v1", "auth:1"));
+    let d = w.step();
+    assert_eq!(
+        d.status.stable,
+        Some(rev("v1", "auth:1")),
+        "what runs is stable"
+    );
+    assert_eq!(d.status.canary, Some(rev("v2", "auth:2")), "v2 is judged");
+    assert!(
+        d.desired.unwrap().workload_paused,
+        "the roll-out stops at once"
+    );
+    let adopted = d.events.iter().find(|e| e.reason == "Adopted").unwrap();
+    assert!(
+        adopted.message.contains("will run as a canary"),
+        "{}",
+        adopted.message
+    );
+}

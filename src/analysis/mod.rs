@@ -14,7 +14,7 @@
 //! bursts on sticky connections (one client, one track, many failures) break that and
 //! inflate false rollbacks; count distinct failing clients instead (a counter the app
 //! increments once per client and session window, or `count(... > 0)` over a client
-//! label): `examples/login-failing-clients.yaml`, pinned by
+//! label): `examples/gates/login-failing-clients.yaml`, pinned by
 //! `tests/analysis_monte_carlo.rs`.
 
 pub mod judge;

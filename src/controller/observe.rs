@@ -247,7 +247,10 @@ async fn resolve_metrics(client: &Client, ro: &Rollout, w: &mut World) -> Result
 
 /// The engine's view of the world (without analysis, which is read only when due).
 pub fn observations(ro: &Rollout, w: &World, router: &dyn TrafficRouter) -> Observations {
-    let workload: Option<WorkloadObservation> = w.workload.as_ref().map(workload::observe);
+    let workload: Option<WorkloadObservation> = w
+        .workload
+        .as_ref()
+        .map(|d| workload::observe_with(d, &w.replica_sets));
     let canary = w.canary.as_ref().map(workload::observe_canary);
     let traffic = TrafficObservation {
         canary_ready: canary.as_ref().map_or(0, |c| c.ready_replicas),

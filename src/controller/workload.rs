@@ -26,7 +26,50 @@ pub fn canary_name(workload: &str) -> String {
     format!("{workload}-canary")
 }
 
-/// What the engine needs to know of the user's Deployment.
+/// What the engine needs to know of the user's Deployment and its ReplicaSets.
+pub fn observe_with(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> WorkloadObservation {
+    let mut o = observe(deployment);
+    if !o.rolled_out {
+        o.serving = serving(deployment, replica_sets, &o.revision.revision);
+    }
+    o
+}
+
+/// The release the Deployment's own ReplicaSets serve most, other than `current`.
+fn serving(
+    deployment: &Deployment,
+    replica_sets: &[ReplicaSet],
+    current: &str,
+) -> Option<Revision> {
+    let uid = deployment.metadata.uid.as_deref()?;
+    replica_sets
+        .iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid && o.controller == Some(true))
+        })
+        .filter_map(|rs| {
+            let ready = rs.status.as_ref()?.ready_replicas.unwrap_or(0);
+            let template = rs.spec.template.as_ref()?;
+            let revision = revision::of_template(template);
+            (ready > 0 && revision != current).then(|| {
+                (
+                    ready,
+                    Revision {
+                        revision,
+                        images: revision::images(template),
+                    },
+                )
+            })
+        })
+        .max_by_key(|(ready, _)| *ready)
+        .map(|(_, r)| r)
+}
+
+/// What the engine needs to know of the user's Deployment alone.
 pub fn observe(deployment: &Deployment) -> WorkloadObservation {
     let spec = &deployment.spec;
     let status = deployment.status.clone().unwrap_or_default();
@@ -49,6 +92,7 @@ pub fn observe(deployment: &Deployment) -> WorkloadObservation {
         rolled_out,
         ready_replicas: status.ready_replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),
+        serving: None,
         rejected_revisions: rejected_revisions(deployment),
     }
 }

@@ -29,15 +29,30 @@ impl Ctx<'_> {
                 self.block("RevisionRejected", message, EventType::Warning);
                 return;
             }
-            self.st.stable = Some(rev.clone());
+            // A template Kubernetes has not rolled out yet (pushed before the operator
+            // first looked) is not what runs: the release its pods serve is stable, and
+            // the template is judged as a canary like any new release.
+            let running = workload.serving.clone().filter(|_| !workload.rolled_out);
+            let stable = running.clone().unwrap_or_else(|| rev.clone());
+            self.st.stable = Some(stable.clone());
             self.st.phase = Some(Phase::Idle);
-            self.st.message = Some(format!("adopted {} as stable", describe_revision(rev)));
+            let note = match &running {
+                Some(_) => format!(
+                    "; the Deployment's new template, {}, will run as a canary",
+                    describe_revision(rev)
+                ),
+                None => String::new(),
+            };
+            self.st.message = Some(format!(
+                "adopted {} as stable{note}",
+                describe_revision(&stable)
+            ));
             self.event(
                 EventType::Normal,
                 "Adopted",
                 format!(
-                    "adopted the running {} as the stable release",
-                    describe_revision(rev)
+                    "adopted the running {} as the stable release{note}",
+                    describe_revision(&stable)
                 ),
                 None,
             );

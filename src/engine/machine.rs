@@ -217,9 +217,10 @@ impl Ctx<'_> {
         let promoted = self.st.phase == Some(Phase::Promoting)
             && self.st.promotion_stage != Some(PromotionStage::ScalingCanary)
             && self.st.canary.as_ref().is_some_and(|c| &c.revision == rev);
+        let first_rollout = self.st.stable.is_none() && workload.serving.is_none();
         let rolling_out_stable = !workload.paused
             && !workload.rolled_out
-            && (self.st.stable.is_none() || *rev == stable_rev(&self.st));
+            && (first_rollout || *rev == stable_rev(&self.st));
         !(promoted || rolling_out_stable)
     }
 

@@ -41,6 +41,9 @@ pub struct WorkloadObservation {
     /// available, no old pods left, status observed for the latest generation.
     pub rolled_out: bool,
     pub ready_replicas: i32,
+    /// While the template is not rolled out: the release of the ReplicaSet that serves
+    /// the most ready pods besides it (what ran before the template changed), if any.
+    pub serving: Option<Revision>,
     /// Pods of the current template (Kubernetes' `status.updatedReplicas`).
     pub updated_replicas: i32,
     /// Revisions recorded as rejected on the Deployment itself, so a Rollout created

@@ -91,6 +91,7 @@ impl World {
                 rolled_out: true,
                 ready_replicas: replicas,
                 updated_replicas: replicas,
+                serving: None,
                 rejected_revisions: vec![],
             }),
             ..Default::default()
