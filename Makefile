@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm deps-image image image-push bench clean e2e-cluster
+.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm deps-buildah deps-image image image-push bench clean e2e-cluster
 
 all: build
 
@@ -33,11 +33,16 @@ deps-helm:
 		python3 -m venv $(VENV) && \
 		$(VENV)/bin/pip install -q --disable-pip-version-check $(HELM_PY_DEPS); }
 
-## buildah (OCI images without a Docker daemon) and Debian's docker-registry (the image
-## tests push to one on loopback).
-deps-image:
-	@command -v buildah >/dev/null && command -v docker-registry >/dev/null || { apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends buildah docker-registry; }
+## buildah: OCI images without a Docker daemon.
+deps-buildah:
+	@command -v buildah >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends buildah; }
+
+## What the image tests need: buildah and Debian's docker-registry (they push to one on
+## loopback).
+deps-image: deps-buildah
+	@command -v docker-registry >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-registry; }
 
 ## The operator's image: the chart's image.repository, tagged with its appVersion (what
 ## `helm install` pulls by default). Built from the release binary with buildah as root
@@ -50,7 +55,7 @@ IMAGE_REF := $(CHART_IMAGE_REPO):$(IMAGE_TAG)
 IMAGE_ARCHIVE := target/image/portcullis-$(IMAGE_TAG).oci.tar
 BUILDAH_STORE := $(CURDIR)/target/image/storage
 export BUILDAH := buildah --root $(BUILDAH_STORE)/root --runroot $(BUILDAH_STORE)/run --storage-driver vfs
-image: deps-image
+image: deps-buildah
 	$(CARGO) build --release --locked
 	@scripts/image.sh build $(IMAGE_REF) $(IMAGE_ARCHIVE)
 
