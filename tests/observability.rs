@@ -248,6 +248,23 @@ fn a_deleted_rollouts_series_are_removed() {
     assert!(!text.contains("auth-api"), "{text}");
 }
 
+/// A standby reports no Rollouts (the leader does), so dashboards do not count them twice.
+#[test]
+fn a_replica_that_stops_leading_reports_no_rollouts() {
+    let m = Metrics::default();
+    let st: RolloutStatus =
+        serde_json::from_value(json!({"phase": "Progressing", "desiredWeight": 10})).unwrap();
+    m.leader.set(1);
+    m.phase("payments/auth-api", st.phase);
+    m.rollout("payments", "auth-api", &st);
+    assert!(m.encode().contains("auth-api"));
+    m.stopped_leading();
+    let text = m.encode();
+    assert!(text.contains("portcullis_leader 0"), "{text}");
+    assert!(!text.contains("auth-api"), "{text}");
+    assert!(!text.contains("portcullis_rollouts{"), "{text}");
+}
+
 /// Given a real Prometheus loading the chart's rules and scraping a real operator on the
 /// local cluster, when the judge fails a canary, then PortcullisRolloutRolledBack fires
 /// for that Rollout.
