@@ -462,6 +462,9 @@ impl Metrics {
             {
                 g.wait_deadline.remove(w);
             }
+            if b.last_abort && !now.last_abort {
+                g.last_abort.remove(&one);
+            }
             for v in b.verdicts.iter().filter(|v| !now.verdicts.contains(v)) {
                 g.verdict.remove(v);
             }
