@@ -219,6 +219,23 @@ fn promtool_loads_the_rules() {
     assert!(said.contains("SUCCESS: 5 rules found"), "{said}");
 }
 
+/// Each alert fires on the series it is for, and not before (`promtool test rules` on
+/// synthetic series: tests/fixtures/prometheus-rules.test.yaml).
+#[test]
+fn each_alert_fires_when_it_should() {
+    let promtool = std::env::var("PORTCULLIS_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let cases =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prometheus-rules.test.yaml");
+    let out = std::process::Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&cases)
+        .output()
+        .unwrap_or_else(|e| panic!("{promtool}: {e}; run `make deps-prometheus`"));
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool test rules: {said}");
+}
+
 /// A Rollout's per-Rollout series go away with it.
 #[test]
 fn a_deleted_rollouts_series_are_removed() {
