@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm bench clean e2e-cluster
+.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm deps-buildah deps-image image image-push bench clean e2e-cluster
 
 all: build
 
@@ -40,8 +40,46 @@ deps-helm:
 		python3 -m venv $(VENV) && \
 		$(VENV)/bin/pip install -q --disable-pip-version-check $(HELM_PY_DEPS); }
 
+## buildah: OCI images without a Docker daemon.
+deps-buildah:
+	@command -v buildah >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends buildah; }
+
+## What the image tests need: buildah and Debian's docker-registry (they push to one on
+## loopback).
+deps-image: deps-buildah
+	@command -v docker-registry >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-registry; }
+
+## The operator's image: the chart's image.repository, tagged with its appVersion (what
+## `helm install` pulls by default). Built from the release binary with buildah as root
+## (vfs storage under target/image, chroot isolation); the last line printed is
+## `image: REF ARCHIVE`, ARCHIVE an oci-archive under target/image/.
+CHART := charts/portcullis
+CHART_IMAGE_REPO := $(shell awk '/^image:/ {i=1; next} /^[^ #]/ {i=0} i && $$1 == "repository:" {print $$2; exit}' $(CHART)/values.yaml)
+IMAGE_TAG := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' $(CHART)/Chart.yaml)
+IMAGE_REF := $(CHART_IMAGE_REPO):$(IMAGE_TAG)
+IMAGE_ARCHIVE := target/image/portcullis-$(IMAGE_TAG).oci.tar
+BUILDAH_STORE := $(CURDIR)/target/image/storage
+export BUILDAH := buildah --root $(BUILDAH_STORE)/root --runroot $(BUILDAH_STORE)/run --storage-driver vfs
+image: deps-buildah
+	$(CARGO) build --release --locked
+	@scripts/image.sh build $(IMAGE_REF) $(IMAGE_ARCHIVE)
+
+## Pushes the image to IMAGE_REPO (any registry; log in first with `buildah login`, or
+## IMAGE_TLS_VERIFY=false for a plain-HTTP one), tagged with the appVersion; the last line
+## is `pushed: IMAGE_REPO:TAG@DIGEST`.
+IMAGE_REPO ?= $(CHART_IMAGE_REPO)
+export IMAGE_TLS_VERIFY ?= true
+image-push: image
+	@scripts/image.sh push $(IMAGE_REF) $(IMAGE_REPO):$(IMAGE_TAG)
+
+## Image tests (tests/image.rs: a release build, minutes cold) run when buildah and
+## docker-registry are installed (`make deps-image`); otherwise they say they are skipped.
+IMAGE_TESTS := $(shell command -v buildah >/dev/null && command -v docker-registry >/dev/null && echo 1)
+
 test-only: deps-prometheus deps-helm
-	$(CARGO) test --all-targets
+	PORTCULLIS_IMAGE_TESTS=$(IMAGE_TESTS) $(CARGO) test --all-targets
 
 ## fmt check, clippy -D warnings, every test.
 test: fmt-check lint test-only

@@ -548,7 +548,9 @@ fn a_service_monitor_scrapes_the_metrics_port_when_enabled() {
     assert_eq!(sm["metadata"]["labels"]["release"], "kube-prometheus");
     assert_eq!(
         sm["spec"]["endpoints"],
-        json!([{"port": "http-metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}])
+        json!([{"port": "http-metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s",
+                "honorLabels": true}]),
+        "per-Rollout series keep the Rollout's namespace label"
     );
     let service = chart.one("Service");
     for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
@@ -572,6 +574,65 @@ fn a_service_monitor_scrapes_the_metrics_port_when_enabled() {
     assert_eq!(unchecked.len(), 1, "{unchecked:#?}");
     assert_eq!(unchecked[0]["kind"], "ServiceMonitor");
     assert_eq!(unchecked[0]["result"], "no schema");
+}
+
+/// The Grafana dashboard and the alerts (charts/portcullis/files/, checked against the
+/// operator's metrics in tests/observability.rs) ship as they are, when asked for.
+#[test]
+fn the_dashboard_and_the_alerts_ship_when_enabled() {
+    let off = render(json!({}));
+    assert!(off.all("ConfigMap").is_empty(), "no dashboard by default");
+    assert!(off.all("PrometheusRule").is_empty(), "no alerts by default");
+
+    let chart = render(json!({
+        "grafanaDashboard": {"enabled": true, "annotations": {"grafana_folder": "Portcullis"}},
+        "prometheusRule": {"enabled": true, "labels": {"release": "kube-prometheus"}},
+    }));
+    let cm = chart.one("ConfigMap");
+    assert_eq!(cm["metadata"]["name"], "portcullis-dashboard");
+    assert_eq!(cm["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(
+        cm["metadata"]["labels"]["grafana_dashboard"], "1",
+        "the Grafana sidecar's label (kube-prometheus-stack's default)"
+    );
+    assert_eq!(
+        cm["metadata"]["annotations"]["grafana_folder"],
+        "Portcullis"
+    );
+    let dashboard = std::fs::read_to_string(chart_dir().join("files/dashboard.json")).unwrap();
+    assert_eq!(
+        cm["data"]["portcullis.json"].as_str().unwrap(),
+        dashboard.trim_end()
+    );
+
+    let rule = chart.one("PrometheusRule");
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    let rules = std::fs::read_to_string(chart_dir().join("files/prometheus-rules.yaml")).unwrap();
+    let groups: Value = serde_saphyr::from_str(&rules).unwrap();
+    assert_eq!(
+        rule["spec"], groups,
+        "the rules file is the PrometheusRule's spec"
+    );
+    let checked: Vec<(&str, &str)> = chart.0["validation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["kind"] == "ConfigMap" || v["kind"] == "PrometheusRule")
+        .map(|v| (v["kind"].as_str().unwrap(), v["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checked,
+        [("ConfigMap", "valid"), ("PrometheusRule", "no schema")]
+    );
+
+    let elsewhere = render(
+        json!({"grafanaDashboard": {"enabled": true, "namespace": "monitoring",
+        "label": "dashboards", "labelValue": "portcullis"}}),
+    );
+    let cm = elsewhere.one("ConfigMap");
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(cm["metadata"]["labels"]["dashboards"], "portcullis");
 }
 
 /// values.schema.json: Helm refuses bad values before rendering, naming the field.
@@ -600,6 +661,14 @@ fn bad_values_fail_with_the_field_named() {
         (
             json!({"prometheusUrl": "prometheus:9090"}),
             "at '/prometheusUrl'",
+        ),
+        (
+            json!({"prometheusRule": {"enable": true}}),
+            "'enable' not allowed",
+        ),
+        (
+            json!({"grafanaDashboard": {"enabled": "yes"}}),
+            "at '/grafanaDashboard/enabled'",
         ),
     ] {
         let chart = render(values.clone());

@@ -145,6 +145,8 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     events::publish(&ctx.recorder, ro, &decision.events).await;
     webhooks::notify(&ctx.http, ro, &decision.events);
     ctx.metrics.phase(&key(ro), decision.status.phase);
+    let ns = ro.namespace().unwrap_or_default();
+    ctx.metrics.rollout(&ns, &ro.name_any(), &decision.status);
     Ok(Action::requeue(
         decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),
     ))

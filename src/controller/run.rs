@@ -191,7 +191,11 @@ pub async fn run_with_client(
     let routes = has_http_routes(&client).await;
     let work = |lost: Lost| {
         let (ctx, args) = (ctx.clone(), args.clone());
-        async move { controllers(ctx, &args, routes, lost).await }
+        async move {
+            ctx.metrics.leader.set(1);
+            controllers(ctx.clone(), &args, routes, lost).await;
+            ctx.metrics.stopped_leading();
+        }
     };
     if args.leader_election {
         metrics.ready.store(true, Ordering::Relaxed);

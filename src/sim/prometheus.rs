@@ -38,12 +38,27 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (`host:port`, path `/metrics`) every second, and
     /// waits until `/-/ready` answers. Exporter labels (`namespace`, `pod`) are kept as sent.
     pub async fn start(targets: &[String]) -> Result<Self, PrometheusError> {
+        Self::start_with_rules(targets, &[]).await
+    }
+
+    /// [`Prometheus::start`], also loading the rule files `rules` (evaluated every second).
+    pub async fn start_with_rules(
+        targets: &[String],
+        rules: &[PathBuf],
+    ) -> Result<Self, PrometheusError> {
         let binary = std::env::var(BINARY_ENV).unwrap_or_else(|_| "prometheus".to_string());
         let mut dir = tempfile::Builder::new()
             .prefix("portcullis-prometheus-")
             .tempdir()?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, scrape_config(targets))?;
+        let mut text = scrape_config(targets);
+        if !rules.is_empty() {
+            text.push_str("rule_files:\n");
+            for r in rules {
+                text.push_str(&format!("  - \"{}\"\n", r.display()));
+            }
+        }
+        std::fs::write(&config, text)?;
         // The port can be taken between probing and binding; a few attempts make that moot.
         let mut last_error = None;
         for _ in 0..3 {

@@ -48,6 +48,18 @@ impl Operator {
         leader_election: bool,
         readings: Injected,
     ) -> Operator {
+        let any_port = "127.0.0.1:0".parse().unwrap();
+        Self::start_serving(client, namespace, leader_election, readings, any_port).await
+    }
+
+    /// [`Operator::start_with`], serving `/metrics` on `metrics_addr`.
+    pub async fn start_serving(
+        client: Client,
+        namespace: &str,
+        leader_election: bool,
+        readings: Injected,
+        metrics_addr: std::net::SocketAddr,
+    ) -> Operator {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -57,7 +69,7 @@ impl Operator {
             kubeconfig: None,
             namespaces: vec![namespace.to_string()],
             prometheus_url: "http://127.0.0.1:9".into(),
-            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr,
             leader_election,
             lease_namespace: namespace.to_string(),
             lease_name: "portcullis-controller".into(),
