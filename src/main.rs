@@ -1,6 +1,6 @@
 //! The `portcullis` binary: one entry point for every subcommand.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,7 +42,7 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     restore_sigpipe();
     portcullis::install_crypto_provider();
-    let cli = Cli::parse();
+    let cli = parse();
     let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match cli.command {
         Command::Crds => {
             print!("{}", portcullis::api::crds_yaml());
@@ -71,4 +71,25 @@ fn restore_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// The command line. Installed as `kubectl-portcullis` on PATH the binary is a kubectl
+/// plugin: `kubectl portcullis status auth-api -n payments` runs `portcullis status ...`
+/// (kubectl passes what follows the plugin name, `--kubeconfig`, `--context` and `-n`
+/// included, and its environment, `KUBECONFIG` included); help then names it so.
+fn parse() -> Cli {
+    let invoked = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let mut command = Cli::command();
+    if invoked.starts_with("kubectl-portcullis") {
+        command = command.bin_name("kubectl portcullis");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

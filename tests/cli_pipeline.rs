@@ -234,3 +234,84 @@ async fn names_that_do_not_exist_are_bad_input() {
     let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(v["kind"], "Rollout");
 }
+
+/// `kubectl portcullis ...` with the binary installed as `kubectl-portcullis` on PATH.
+async fn kubectl_plugin(
+    path: &std::path::Path,
+    env_kubeconfig: Option<&std::path::Path>,
+    args: &[&str],
+) -> Ran {
+    let args: Vec<String> = ["portcullis"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect();
+    let path_var = format!(
+        "{}:{}",
+        path.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubeconfig = env_kubeconfig.map(|k| k.to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new("/usr/bin/kubectl");
+        c.args(&args).env("PATH", path_var).env_remove("KUBECONFIG");
+        if let Some(k) = kubeconfig {
+            c.env("KUBECONFIG", k);
+        }
+        c.output().expect("kubectl runs")
+    })
+    .await
+    .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_kubectl_plugin_it_answers_as_itself_with_kubectls_flags_and_environment() {
+    let c = cluster::Cluster::start().await;
+    let ns = &unique("cli-plugin");
+    given_app(&c.client, ns, 1, spec_with_a_manual_gate()).await;
+    let k = &kubeconfig(&c);
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_portcullis"),
+        bin.path().join("kubectl-portcullis"),
+    )
+    .unwrap();
+
+    let direct = portcullis(k, ns, &["status", APP]).await;
+    assert_eq!(direct.code, 0, "{}", direct.stderr);
+    // Flags after the plugin name, as kubectl users write them.
+    let k_str = k.display().to_string();
+    let flags = kubectl_plugin(
+        bin.path(),
+        None,
+        &["status", APP, "--kubeconfig", &k_str, "-n", ns],
+    )
+    .await;
+    assert_eq!(flags.code, 0, "{}", flags.stderr);
+    assert_eq!(flags.stdout, direct.stdout);
+    // KUBECONFIG from the environment, and the context named explicitly.
+    let context = kube::config::Kubeconfig::read_from(k)
+        .unwrap()
+        .current_context
+        .unwrap();
+    let env = kubectl_plugin(
+        bin.path(),
+        Some(k),
+        &["status", APP, "--context", &context, "-n", ns],
+    )
+    .await;
+    assert_eq!(env.code, 0, "{}", env.stderr);
+    assert_eq!(env.stdout, direct.stdout);
+    // Its help names it as kubectl users call it.
+    let help = kubectl_plugin(bin.path(), None, &["--help"]).await;
+    assert!(
+        help.stdout.contains("Usage: kubectl portcullis"),
+        "{}",
+        help.stdout
+    );
+}
