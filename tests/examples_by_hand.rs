@@ -153,7 +153,9 @@ fn the_examples_applied_by_hand_see_a_good_release_through_and_a_bad_one_back() 
         assert!(said.contains(object), "{object} in:\n{said}");
     }
 
-    // 4. The operator.
+    // 4. The operator, its log in a file as a log collector would have it.
+    let log_path = dir.path().join("controller.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let controller = portcullis(&[
         "controller",
         "--kubeconfig",
@@ -164,7 +166,8 @@ fn the_examples_applied_by_hand_see_a_good_release_through_and_a_bad_one_back() 
         "--metrics-addr",
         "127.0.0.1:0",
     ])
-    .stdout(Stdio::null())
+    .env("RUST_LOG", "info")
+    .stdout(log)
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
@@ -269,4 +272,12 @@ fn the_examples_applied_by_hand_see_a_good_release_through_and_a_bad_one_back() 
         "{}",
         String::from_utf8_lossy(&bad.stdout)
     );
+    // Plain text in a file: no colour codes, no Rust debug syntax.
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("INFO"), "the controller logged: {logged}");
+    assert!(
+        !logged.contains('\u{1b}'),
+        "colour codes in a file: {logged}"
+    );
+    assert!(!logged.contains("Some("), "{logged}");
 }
