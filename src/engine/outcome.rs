@@ -148,21 +148,7 @@ impl Ctx<'_> {
                                 workload.replicas
                             )
                         };
-                        if self.before.message.as_deref() != Some(message.as_str())
-                            && self
-                                .st
-                                .waiting
-                                .as_ref()
-                                .is_some_and(|w| self.now >= w.deadline.0)
-                        {
-                            self.event(
-                                EventType::Warning,
-                                "PromotionStalled",
-                                message.clone(),
-                                None,
-                            );
-                        }
-                        self.st.message = Some(message);
+                        self.promotion_waits(message);
                         return;
                     }
                     self.st.stable = Some(canary.clone());
@@ -180,21 +166,7 @@ impl Ctx<'_> {
                         } else {
                             "promoting: moving traffic to the new stable pods".into()
                         };
-                        if self.before.message.as_deref() != Some(message.as_str())
-                            && self
-                                .st
-                                .waiting
-                                .as_ref()
-                                .is_some_and(|w| self.now >= w.deadline.0)
-                        {
-                            self.event(
-                                EventType::Warning,
-                                "PromotionStalled",
-                                message.clone(),
-                                None,
-                            );
-                        }
-                        self.st.message = Some(message);
+                        self.promotion_waits(message);
                         return;
                     }
                     self.succeed(&canary);
@@ -202,6 +174,25 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+
+    /// A promotion waiting on Kubernetes or the router: said in status, and once as a
+    /// Warning when its deadline has passed (see `promote`).
+    fn promotion_waits(&mut self, message: String) {
+        let overdue = self
+            .st
+            .waiting
+            .as_ref()
+            .is_some_and(|w| self.now >= w.deadline.0);
+        if overdue && self.before.message.as_deref() != Some(message.as_str()) {
+            self.event(
+                EventType::Warning,
+                "PromotionStalled",
+                message.clone(),
+                None,
+            );
+        }
+        self.st.message = Some(message);
     }
 
     pub(super) fn succeed(&mut self, canary: &Revision) {

@@ -37,14 +37,8 @@ impl Ctx<'_> {
                 None => {
                     analysis.consecutive_errors = 0;
                     analysis.last_error = None;
-                    if std::mem::take(&mut analysis.draining) {
-                        self.event(
-                            EventType::Normal,
-                            "MetricsRecovered",
-                            "metrics can be read again: canary traffic restored".into(),
-                            None,
-                        );
-                    }
+                    let was_draining = std::mem::take(&mut analysis.draining);
+                    self.recovered(was_draining);
                 }
                 Some(error) => {
                     analysis.consecutive_errors += 1;
@@ -61,14 +55,8 @@ impl Ctx<'_> {
                 analysis.consecutive_errors = 0;
                 analysis.last_error = None;
                 analysis.verdict = Some(verdict);
-                if std::mem::take(&mut analysis.draining) {
-                    self.event(
-                        EventType::Normal,
-                        "MetricsRecovered",
-                        "metrics can be read again: canary traffic restored".into(),
-                        None,
-                    );
-                }
+                let was_draining = std::mem::take(&mut analysis.draining);
+                self.recovered(was_draining);
                 if verdict == Verdict::Fail {
                     let why = failing_metrics(&self.st);
                     self.abort(format!("analysis failed: {why}"));
@@ -117,6 +105,20 @@ impl Ctx<'_> {
                     OnError::Abort => self.abort(format!("metrics unavailable: {error}")),
                 }
             }
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Metrics read again after a drain: said once.
+    fn recovered(&mut self, was_draining: bool) {
+        if was_draining {
+            self.event(
+                EventType::Normal,
+                "MetricsRecovered",
+                "metrics can be read again: canary traffic restored".into(),
+                None,
+            );
         }
     }
 }
