@@ -115,7 +115,12 @@ pub async fn release(
     router: &dyn TrafficRouter,
 ) -> Result<Handback, Error> {
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
-    if w.owner_conflict.is_some() {
+    let st = ro.status.clone().unwrap_or_default();
+    let handover = w
+        .workload
+        .as_ref()
+        .map(|d| handover::on_delete(&st, &workload::observe(d), w.owner_conflict.is_some()));
+    if handover == Some(Handover::NotOurs) {
         return Ok(Handback::NotOurs);
     }
     let owner = owner_reference(ro);
@@ -123,24 +128,29 @@ pub async fn release(
         let cx = route_context(&ns, service, w, ro, &owner, None);
         write_route(client, &ns, router, &cx, w).await?;
     }
-    let handover = match &w.workload {
-        Some(d) => hand_back(client, &ns, ro, w, d).await?,
-        None => Handback::Unpaused,
+    let handback = match (&w.workload, handover) {
+        (Some(d), Some(Handover::RestoreStable { revision })) => {
+            hand_back(client, &ns, &st, w, d, Some(revision)).await?
+        }
+        (Some(d), _) => hand_back(client, &ns, &st, w, d, None).await?,
+        (None, _) => Handback::Unpaused,
     };
     if w.canary.is_some() {
         delete_canary(client, &ns, ro).await?;
     }
-    Ok(handover)
+    Ok(handback)
 }
 
+/// Writes the Deployment back: unpaused, unclaimed, rejections recorded, and, when it
+/// holds the unpromoted `replace` revision, with the stable template put back.
 async fn hand_back(
     client: &Client,
     ns: &str,
-    ro: &Rollout,
+    st: &crate::api::RolloutStatus,
     w: &World,
     d: &Deployment,
+    replace: Option<String>,
 ) -> Result<Handback, Error> {
-    let st = ro.status.clone().unwrap_or_default();
     let mut wanted = d.clone();
     let annotations = wanted
         .metadata
@@ -153,9 +163,9 @@ async fn hand_back(
             st.rejected_revisions.join(","),
         );
     }
-    let handback = match handover::on_delete(&st, &workload::observe(d), false) {
-        Handover::Unpause | Handover::NotOurs => Handback::Unpaused,
-        Handover::RestoreStable { revision } => {
+    let handback = match replace {
+        None => Handback::Unpaused,
+        Some(revision) => {
             let template = st
                 .stable
                 .as_ref()
@@ -198,8 +208,17 @@ async fn hand_back(
     Ok(handback)
 }
 
-fn post_params() -> PostParams {
+/// Create/replace options naming Portcullis as the field manager (every write does).
+pub(crate) fn post_params() -> PostParams {
     PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+/// Patch options naming Portcullis as the field manager (merge and JSON patches).
+pub(crate) fn patch_params() -> PatchParams {
+    PatchParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     }
@@ -244,10 +263,7 @@ async fn write_route(
         source: kube::Error::SerdeError(e),
     })?;
     // The read resourceVersion rides along: a 409 means the route changed, retry.
-    let pp = PostParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
+    let pp = post_params();
     api.replace(&name, &pp, &obj)
         .await
         .map_err(Error::act(format!("HTTPRoute {name}")))?;
@@ -330,10 +346,7 @@ async fn sync_workload(
         "spec": {"paused": paused},
     });
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let pp = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
+    let pp = patch_params();
     let dn = d.name_any();
     api.patch(&dn, &pp, &Patch::Merge(patch))
         .await

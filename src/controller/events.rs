@@ -8,14 +8,13 @@
 //!
 //! An event that cannot be written is logged and dropped: it never holds up a rollback.
 
-use super::act::MANAGER;
 use crate::api::Rollout;
 use crate::engine::{Event, EventType};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch};
 use kube::{Client, Resource};
 use serde_json::json;
 use std::collections::HashMap;
@@ -176,17 +175,11 @@ impl Recorder {
                     ),
                     ..Default::default()
                 };
-                let pp = PostParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                };
+                let pp = super::act::post_params();
                 api.create(&pp, &event).await.map(drop)
             }
             Write::Fold { name, count } => {
-                let pp = PatchParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                };
+                let pp = super::act::patch_params();
                 let series =
                     json!({"series": {"count": count, "lastObservedTime": MicroTime(now)}});
                 api.patch(name, &pp, &Patch::Merge(series)).await.map(drop)

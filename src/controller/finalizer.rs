@@ -6,12 +6,11 @@
 //! writer changed `metadata.finalizers` first: the JSON patch's `test` fails, 422, or a
 //! 409) is a quiet retry instead of a reconcile failure.
 
-use super::act::MANAGER;
 use super::error::Error;
 use crate::api::Rollout;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, TestOperation};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use std::future::Future;
@@ -114,10 +113,7 @@ async fn write(
     name: &str,
     ops: Vec<PatchOperation>,
 ) -> Result<(), kube::Error> {
-    let pp = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
+    let pp = super::act::patch_params();
     api.patch(name, &pp, &Patch::Json::<()>(json_patch::Patch(ops)))
         .await
         .map(drop)

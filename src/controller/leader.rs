@@ -6,7 +6,7 @@ use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use std::future::Future;
 use std::pin::Pin;
@@ -43,11 +43,7 @@ async fn ensure_lease(client: &Client, config: &LeaseConfig) {
         },
         spec: Some(Default::default()),
     };
-    let pp = PostParams {
-        field_manager: Some(super::act::MANAGER.into()),
-        ..Default::default()
-    };
-    match api.create(&pp, &lease).await {
+    match api.create(&super::act::post_params(), &lease).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => tracing::debug!(error = %e, "creating the Lease; the lease manager will try"),

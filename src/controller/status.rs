@@ -4,7 +4,7 @@
 
 use super::error::Error;
 use crate::api::{Rollout, RolloutStatus};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value, json};
 
@@ -50,10 +50,7 @@ pub async fn write(
     };
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Rollout> = Api::namespaced(client.clone(), &ns);
-    let pp = PatchParams {
-        field_manager: Some(super::act::MANAGER.into()),
-        ..Default::default()
-    };
+    let pp = super::act::patch_params();
     api.patch_status(
         &ro.name_any(),
         &pp,

@@ -16,6 +16,14 @@ pub enum Handover {
     NotOurs,
 }
 
+/// Whether `revision` is the canary and promotion has gone past growing it: the template
+/// is judged, and Kubernetes may roll it out.
+pub fn promoted(st: &RolloutStatus, revision: &str) -> bool {
+    st.phase == Some(Phase::Promoting)
+        && st.promotion_stage != Some(PromotionStage::ScalingCanary)
+        && st.canary.as_ref().is_some_and(|c| c.revision == revision)
+}
+
 /// The hand-back for a Rollout with status `st` whose Deployment is `workload`.
 pub fn on_delete(
     st: &RolloutStatus,
@@ -26,11 +34,8 @@ pub fn on_delete(
         return Handover::NotOurs;
     }
     let current = &workload.revision.revision;
-    let promoted = st.phase == Some(Phase::Promoting)
-        && st.promotion_stage != Some(PromotionStage::ScalingCanary)
-        && st.canary.as_ref().is_some_and(|c| &c.revision == current);
     let let_through = match &st.stable {
-        Some(s) => s.revision == *current || promoted,
+        Some(s) => s.revision == *current || promoted(st, current),
         // Never adopted (an invalid spec from the start): what runs is fine unless a
         // new template waits in the paused Deployment, or it was rejected.
         None => {

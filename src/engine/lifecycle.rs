@@ -160,7 +160,6 @@ impl Ctx<'_> {
                         let reason =
                             format!("{}: preRollout gate: {why}", self.overdue(WaitFor::Gate));
                         self.reject(&rev, reason);
-                        self.st.waiting = None;
                         self.try_start(workload);
                         return;
                     }

@@ -214,9 +214,7 @@ impl Ctx<'_> {
     /// still rolling it out, a template nobody judged could reach its pods.
     fn holds(&self, workload: &WorkloadObservation) -> bool {
         let rev = &workload.revision.revision;
-        let promoted = self.st.phase == Some(Phase::Promoting)
-            && self.st.promotion_stage != Some(PromotionStage::ScalingCanary)
-            && self.st.canary.as_ref().is_some_and(|c| &c.revision == rev);
+        let promoted = super::handover::promoted(&self.st, rev);
         let first_rollout = self.st.stable.is_none() && workload.serving.is_none();
         let rolling_out_stable = !workload.paused
             && !workload.rolled_out

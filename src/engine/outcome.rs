@@ -20,7 +20,6 @@ impl Ctx<'_> {
         {
             if self.wait(WaitFor::Metrics, None) {
                 let why = self.metrics_error();
-                self.st.waiting = None;
                 self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
                 return;
             }
@@ -45,7 +44,6 @@ impl Ctx<'_> {
                     if self.wait(WaitFor::Gate, None) {
                         let reason =
                             format!("{}: prePromotion gate: {why}", self.overdue(WaitFor::Gate));
-                        self.st.waiting = None;
                         self.abort(reason);
                         return;
                     }
@@ -95,7 +93,6 @@ impl Ctx<'_> {
                     if ready < workload.replicas {
                         let since = self.st.step_started_at.as_ref().map(|t| t.0);
                         if self.wait(WaitFor::Pods, since) {
-                            self.st.waiting = None;
                             self.abort(format!(
                                 "ProgressDeadlineExceeded: the canary did not reach {} ready pods for promotion within {}",
                                 workload.replicas,
@@ -114,7 +111,6 @@ impl Ctx<'_> {
                         if self.obs.routed_weight != 100 {
                             let since = self.st.step_started_at.as_ref().map(|t| t.0);
                             if self.wait(WaitFor::Pods, since) {
-                                self.st.waiting = None;
                                 self.abort(format!(
                                     "ProgressDeadlineExceeded: the router did not move all traffic to the canary within {}",
                                     crate::api::duration::format_duration(self.progress_deadline())
@@ -217,6 +213,8 @@ impl Ctx<'_> {
         let canary = self.st.canary.clone().expect("aborting a canary");
         let excess = estimated_excess_failures(&self.st);
         self.st.phase = Some(Phase::Aborted);
+        // Whatever it waited on, it waits no more.
+        self.st.waiting = None;
         self.st.pause_reason = None;
         self.st.promotion_stage = None;
         self.st.desired_weight = 0;

@@ -19,7 +19,6 @@ impl Ctx<'_> {
         let draining = self.st.analysis.as_ref().is_some_and(|a| a.draining);
         if draining && self.wait(WaitFor::Metrics, None) {
             let why = self.metrics_error();
-            self.st.waiting = None;
             self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
             return;
         }
@@ -52,7 +51,6 @@ impl Ctx<'_> {
                 }
                 let since = self.st.step_started_at.as_ref().map(|t| t.0);
                 if self.wait(WaitFor::Pods, since) {
-                    self.st.waiting = None;
                     self.abort(format!(
                         "ProgressDeadlineExceeded: the canary did not serve {w}% with ready pods within {}",
                         crate::api::duration::format_duration(self.progress_deadline())

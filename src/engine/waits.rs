@@ -124,7 +124,6 @@ impl Ctx<'_> {
         if self.wait(WaitFor::Router, None) {
             let reason = format!("{}: {why}", self.overdue(WaitFor::Router));
             self.reject(&rev, reason);
-            self.st.waiting = None;
             self.try_start(workload);
             return;
         }
@@ -137,7 +136,6 @@ impl Ctx<'_> {
     pub(super) fn hold_for_router(&mut self, why: &str) {
         if self.wait(WaitFor::Router, None) {
             let reason = format!("{}: {why}", self.overdue(WaitFor::Router));
-            self.st.waiting = None;
             self.abort(reason);
             return;
         }
@@ -147,6 +145,7 @@ impl Ctx<'_> {
     /// Rejects a release that never started: recorded like an abort, so it is not
     /// tried again until `retry` or a new template.
     pub(super) fn reject(&mut self, rev: &Revision, reason: String) {
+        self.st.waiting = None;
         if !self.st.rejected_revisions.contains(&rev.revision) {
             self.st.rejected_revisions.insert(0, rev.revision.clone());
             self.st.rejected_revisions.truncate(self.history_limit());
