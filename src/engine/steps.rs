@@ -164,11 +164,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn progress_deadline(&self) -> Duration {
-        self.spec
-            .progress_deadline
-            .as_ref()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(Duration::from_secs(defaults::PROGRESS_DEADLINE_SECS))
+        super::waits::limit(self.spec, WaitFor::Pods)
     }
 
     pub(super) fn weight_in_effect(&self, workload: &WorkloadObservation, weight: i32) -> bool {
