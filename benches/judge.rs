@@ -1,325 +1,465 @@
-//! `make bench`: the judge against Argo- and Flagger-style threshold rules on simulated
-//! login traffic (see README, "Analysis: how Portcullis judges a canary").
+//! `make bench`: the judge against Argo Rollouts and Flagger as their users configure
+//! them, on simulated login traffic read through Prometheus-like scrapes (see
+//! `support/rules.rs` for each rule, `support/traffic.rs` for the traffic,
+//! `support/scrape.rs` for the measurement; README, "Analysis: how Portcullis judges").
 //!
-//! Each run simulates one canary for up to 30 minutes at 1-second resolution: Prometheus
-//! scrapes every second; every rule sees the same traffic. A rollback takes effect one
-//! second after the reading that decides it.
-//! - ours: the real `judge_counts` at every scrape (1 s) on cumulative counts,
-//!   maxIncrease 0.1, confidence 0.99;
-//! - Argo-style: every 60 s, the last minute's canary failure ratio against a fixed
-//!   maximum; rolls back when failed measurements exceed failureLimit 2 (the third);
-//! - Flagger-style: the same check every 60 s; rolls back at 5 failed checks (threshold 5).
+//! The grid: 2/20/200 logins/s × baseline failure ratios 1/5/15% × scrapes every 15 s
+//! and 5 s; every canary ramps 1% → 5% → 25% → promotion.
+//! - Healthy cells (independent attempts, retries, bots, credential stuffing; ≥ 1000
+//!   runs each with `--bench`) give our false-rollback rate, and calibrate the others:
+//!   each of Argo (failureLimit 0, its default, and 2) and Flagger (threshold 5) gets
+//!   **one** fixed maximum failure ratio for the whole grid, the smallest on [`LADDER`]
+//!   whose false rollbacks are ≤ 1% in every healthy cell (what a team that sets one
+//!   threshold per metric would have to pick).
+//! - Incident cells (total outage; a bug failing all logins of 10%/1%/0.1% of users, who
+//!   retry; a 2× failure ratio): mean excess failed logins, counted until rollback or, for
+//!   a bug that is promoted or never decided, until an alert 30 minutes after the start.
+//! - The outage timing: canaries starting at 5% with every login failing (20 and 200
+//!   logins/s): seconds from the first scrape showing a failure to traffic on stable.
 //!
-//! The fixed maximum is tuned per cell (rate, share, baseline) with hindsight: the lowest
-//! multiple of the baseline on [`LADDER`] whose false-rollback rate on the cell's healthy
-//! runs is ≤ 1%. That is more than an operator can do (traffic changes; one threshold
-//! serves all), so the comparison flatters the threshold rules.
-//!
-//! - oracle: not a rule anyone can run, but the bound on what any can reach. The
-//!   sequential probability ratio test that knows the baseline and the bug's exact
-//!   failure ratio, at every scrape, at the same α. Among tests with false rollbacks
-//!   ≤ α it needs about the fewest logins to reject (Wald–Wolfowitz), so theirs/oracle
-//!   is about the largest ratio a valid test can reach in that scenario.
-//!
-//! Printed per scenario: median and p90 time to rollback (s, from canary start), mean
-//! excess failed logins before rollback (canary failures beyond the baseline rate; a run
-//! never rolled back counts its whole 30 minutes), and for healthy canaries the
-//! false-rollback rate. The last line is the summary `make bench` promises.
+//! The last line is the summary the project promises:
+//! `bench: vs_argo=R1 vs_flagger=R2 worst_false_rollback=F worst_vs_oracle=O outage_rollback_s=T`.
 
 #[path = "support/rules.rs"]
 mod rules;
+#[path = "support/scrape.rs"]
+mod scrape;
 #[path = "support/traffic.rs"]
 mod traffic;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rules::{Bug, HORIZON_S, ORACLE, OURS, RULES, Scenario, Threshold, run};
+use rules::{Oracle, Ours, Outcome, Rule, Threshold, simulate};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use traffic::{Incident, Kind, World};
 
-/// Runs per scenario: (healthy, bug). `cargo test --all-targets` runs this binary
-/// without `--bench`; then a smoke run checks it works in a second or two.
-fn runs() -> (usize, usize) {
-    if std::env::args().any(|a| a == "--bench") {
-        (300, 60)
-    } else {
-        (6, 3)
-    }
-}
-fn quantile(mut xs: Vec<f64>, q: f64) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(|a, b| a.total_cmp(b));
-    Some(xs[((xs.len() - 1) as f64 * q).round() as usize])
-}
-
-/// Quantile of rollback times; runs never rolled back count as +∞.
-fn fmt_time(xs: &[Option<u32>], q: f64) -> String {
-    let v: Vec<f64> = xs
-        .iter()
-        .map(|x| x.map_or(f64::INFINITY, |s| s as f64))
-        .collect();
-    match quantile(v, q) {
-        Some(x) if x.is_finite() => format!("{x:.0}"),
-        _ => "never".into(),
-    }
-}
-
-fn rollback_rate(xs: &[Option<u32>]) -> f64 {
-    xs.iter().filter(|t| t.is_some()).count() as f64 / xs.len() as f64
-}
-
-/// Thresholds tried for the Argo/Flagger rules, as multiples of the baseline ratio.
-const LADDER: [f64; 9] = [1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 50.0];
-const FALSE_ROLLBACK_GOAL: f64 = 0.01;
-/// The issue's goal: this many times fewer excess failed logins than theirs.
-const GOAL: f64 = 10.0;
-const BUGS: [Bug; 4] = [
-    Bug::AllLogins,
-    Bug::Times(2.0),
-    Bug::Times(1.2),
-    Bug::Users(0.1),
+const RATES: [f64; 3] = [2.0, 20.0, 200.0];
+const BASELINES: [f64; 3] = [0.01, 0.05, 0.15];
+const SCRAPES: [f64; 2] = [15.0, 5.0];
+const KINDS: [Kind; 4] = [Kind::Independent, Kind::Retries, Kind::Bots, Kind::Stuffing];
+const INCIDENTS: [Incident; 5] = [
+    Incident::Outage,
+    Incident::Users(0.1),
+    Incident::Users(0.01),
+    Incident::Users(0.001),
+    Incident::Times(2.0),
 ];
+/// Maximum failure ratios tried for Argo and Flagger (1.0 never fails).
+const LADDER: [f64; 19] = [
+    0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95,
+    0.99, 1.0,
+];
+const FALSE_ROLLBACK_GOAL: f64 = 0.01;
+/// Their configurations: Argo failureLimit 0 and 2, Flagger.
+const THEIRS: [&str; 3] = ["argo(fl=0)", "argo(fl=2)", "flagger"];
 
-/// Excess failed logins theirs/ours, and theirs/the oracle's (the most any test with
-/// ≤ α false rollbacks could reach), one per bug scenario in [`BUGS`] order.
-#[derive(Default)]
-struct Ratios {
-    argo: Vec<f64>,
-    flagger: Vec<f64>,
-    argo_bound: Vec<f64>,
-    flagger_bound: Vec<f64>,
+fn bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
-impl Ratios {
-    fn extend(&mut self, o: Ratios) {
-        self.argo.extend(o.argo);
-        self.flagger.extend(o.flagger);
-        self.argo_bound.extend(o.argo_bound);
-        self.flagger_bound.extend(o.flagger_bound);
+/// Runs per (healthy, incident, outage-timing) cell.
+fn runs() -> (usize, usize, usize) {
+    if bench() { (1000, 100, 200) } else { (2, 1, 2) }
+}
+
+/// A smoke run (`cargo test`, unoptimised) takes one cell per dimension's corner.
+fn in_smoke(c: &Cell) -> bool {
+    bench() || (c.rate == 200.0 && c.baseline == 0.05 && c.scrape == 15.0)
+}
+
+fn theirs(rng: &mut StdRng, which: usize, thresholds: Vec<f64>) -> Threshold {
+    match which {
+        0 => Threshold::argo(rng, 0, thresholds),
+        1 => Threshold::argo(rng, 2, thresholds),
+        _ => Threshold::flagger(rng, thresholds),
     }
 }
 
-/// Results of one (rate, share, baseline) cell.
-struct CellReport {
-    lines: Vec<String>,
-    our_false: f64,
-    ratios: Ratios,
-    outage_times: Vec<f64>,
-}
-
-fn cell(seed: u64, rate: f64, share: f64, baseline: f64) -> CellReport {
-    let (healthy_runs, bug_runs) = runs();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let scenario = |bug| Scenario {
-        rate,
-        share,
-        baseline,
-        bug,
-    };
-    let head = format!(
-        "{rate:>5} {:>5} {:>5}",
-        format!("{:.0}%", share * 100.0),
-        format!("{:.0}%", baseline * 100.0)
-    );
-    // Healthy canaries calibrate the threshold rules: each gets the lowest threshold on
-    // the ladder whose false-rollback rate meets the goal (hindsight tuning, generous
-    // to them), and ours is measured as is.
-    let ladder: Vec<Threshold> = LADDER
-        .iter()
-        .flat_map(|m| {
-            let r = (m * baseline).min(1.0);
-            [Threshold::new(r, 2), Threshold::new(r, 4)]
-        })
-        .collect();
-    let mut healthy: Vec<Vec<Option<u32>>> = vec![Vec::new(); ladder.len() + RULES];
-    for _ in 0..healthy_runs {
-        let (out, _) = run(&mut rng, scenario(Bug::None), &ladder);
-        for (i, o) in out.iter().enumerate() {
-            healthy[i].push(o.rollback_s);
-        }
-    }
-    let our_false = rollback_rate(&healthy[OURS]);
-    let pick = |offset: usize| {
-        let k = (0..LADDER.len())
-            .find(|&k| rollback_rate(&healthy[RULES + 2 * k + offset]) <= FALSE_ROLLBACK_GOAL)
-            .unwrap_or(LADDER.len() - 1);
-        (
-            ladder[2 * k + offset],
-            rollback_rate(&healthy[RULES + 2 * k + offset]),
-        )
-    };
-    let (argo, argo_false) = pick(0);
-    let (flagger, flagger_false) = pick(1);
-    let mut lines = vec![format!(
-        "{head} {:>10} | {:>16} {:>8} | {:>16} {:>8} | {:>16} {:>8} | {:>16} {:>8}",
-        "healthy",
-        format!("false {:.2}%", our_false * 100.0),
-        "",
-        "≤ 1%",
-        "",
-        format!("false {:.2}%", argo_false * 100.0),
-        format!("max {:.1}%", argo.max_ratio * 100.0),
-        format!("false {:.2}%", flagger_false * 100.0),
-        format!("max {:.1}%", flagger.max_ratio * 100.0),
-    )];
-    let mut ratios = Ratios::default();
-    let mut outage_times = vec![];
-    for bug in BUGS {
-        let mut times: [Vec<Option<u32>>; RULES + 2] = Default::default();
-        let mut excess = [0.0f64; RULES + 2];
-        for _ in 0..bug_runs {
-            let (out, first) = run(&mut rng, scenario(bug), &[argo, flagger]);
-            for i in 0..out.len() {
-                times[i].push(out[i].rollback_s);
-                excess[i] += out[i].excess / bug_runs as f64;
-            }
-            if matches!(bug, Bug::AllLogins) && share == 0.05 {
-                let t = match (out[OURS].rollback_s, first) {
-                    (Some(r), Some(f)) => (r - f) as f64,
-                    _ => f64::INFINITY,
-                };
-                outage_times.push(t);
-            }
-        }
-        let col = |i: usize| {
-            format!(
-                "{:>16} {:>8.0}",
-                format!("{}/{}", fmt_time(&times[i], 0.5), fmt_time(&times[i], 0.9)),
-                excess[i]
-            )
-        };
-        lines.push(format!(
-            "{head} {:>10} | {} | {} | {} | {}",
-            bug.label(),
-            col(OURS),
-            col(ORACLE),
-            col(RULES),
-            col(RULES + 1)
-        ));
-        let per = |theirs: f64, mine: f64| theirs / mine.max(1.0);
-        ratios.argo.push(per(excess[RULES], excess[OURS]));
-        ratios.flagger.push(per(excess[RULES + 1], excess[OURS]));
-        ratios.argo_bound.push(per(excess[RULES], excess[ORACLE]));
-        ratios
-            .flagger_bound
-            .push(per(excess[RULES + 1], excess[ORACLE]));
-    }
-    CellReport {
-        lines,
-        our_false,
-        ratios,
-        outage_times,
-    }
-}
-
-fn main() {
-    let cells: Vec<(f64, f64, f64)> = [20.0, 200.0]
-        .into_iter()
-        .flat_map(|r| [0.05, 0.25].into_iter().map(move |s| (r, s)))
-        .flat_map(|(r, s)| [0.01, 0.05].into_iter().map(move |b| (r, s, b)))
-        .collect();
-    // Cells are independent and seeded by index: the output does not depend on threads.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let reports = std::sync::Mutex::new(Vec::new());
+/// Runs `f` over `items` on both cores; results in `items` order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(2);
-    std::thread::scope(|scope| {
+    std::thread::scope(|s| {
         for _ in 0..workers {
-            scope.spawn(|| {
+            s.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(&(r, s, b)) = cells.get(i) else {
-                        return;
-                    };
-                    let report = cell(2026 + i as u64, r, s, b);
-                    reports.lock().unwrap().push((i, report));
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { return };
+                    let r = f(i, item);
+                    out.lock().unwrap().push((i, r));
                 }
             });
         }
     });
-    let mut reports = reports.into_inner().unwrap();
-    if runs().0 < 100 {
+    let mut out = out.into_inner().unwrap();
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+#[derive(Clone, Copy)]
+struct Cell {
+    rate: f64,
+    baseline: f64,
+    scrape: f64,
+}
+
+impl Cell {
+    fn head(&self) -> String {
+        format!(
+            "{:>4}/s base {:>3} scrape {:>2}s",
+            self.rate,
+            format!("{:.0}%", self.baseline * 100.0),
+            self.scrape
+        )
+    }
+}
+
+fn cells() -> Vec<Cell> {
+    let mut v = vec![];
+    for &rate in &RATES {
+        for &baseline in &BASELINES {
+            for &scrape in &SCRAPES {
+                let c = Cell {
+                    rate,
+                    baseline,
+                    scrape,
+                };
+                if in_smoke(&c) {
+                    v.push(c);
+                }
+            }
+        }
+    }
+    v
+}
+
+struct Healthy {
+    ours_false: f64,
+    /// Runs in which a stuffing connection reached the canary (≥ 10 attempts).
+    attacked: f64,
+    /// Per configuration in [`THEIRS`], per threshold on [`LADDER`]: false-rollback rate
+    /// (Flagger's filled in by [`calibrate_flagger`]).
+    theirs_false: [Vec<f64>; 3],
+}
+
+fn healthy(seed: u64, c: Cell, kind: Kind) -> Healthy {
+    let n = runs().0;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let world = || World::new(c.rate, c.baseline, kind, Incident::None);
+    let mut ours = 0usize;
+    let mut attacked = 0usize;
+    let mut counts: [Vec<usize>; 2] = Default::default();
+    for v in counts.iter_mut() {
+        *v = vec![0; LADDER.len()];
+    }
+    for _ in 0..n {
+        let mut o = Ours::new(&mut rng, 0);
+        let out = simulate(&mut rng, world(), &mut o, c.scrape);
+        ours += out.rollback_s.is_some() as usize;
+        attacked += (out.attack_on_canary >= 10.0) as usize;
+        // Argo's steps are timed, not gated by its checks: every threshold is judged on
+        // one run, exactly.
+        for (which, v) in counts.iter_mut().enumerate() {
+            let mut t = theirs(&mut rng, which, LADDER.to_vec());
+            simulate(&mut rng, world(), &mut t, c.scrape);
+            for (k, rolled) in t.rolled_back.iter().enumerate() {
+                v[k] += *rolled as usize;
+            }
+        }
+    }
+    let rate = |k: usize| k as f64 / n as f64;
+    let [a0, a2] = counts.map(|v| v.into_iter().map(rate).collect());
+    Healthy {
+        ours_false: rate(ours),
+        attacked: rate(attacked),
+        theirs_false: [a0, a2, vec![f64::NAN; LADDER.len()]],
+    }
+}
+
+/// Flagger's false-rollback rate at one threshold in one healthy cell (its failed
+/// checks hold the weight, so each threshold needs its own runs). Stops early once the
+/// goal is clearly missed.
+fn flagger_false(seed: u64, c: Cell, kind: Kind, threshold: f64) -> f64 {
+    let n = runs().0;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rolled = 0;
+    for _ in 0..n {
+        let world = World::new(c.rate, c.baseline, kind, Incident::None);
+        let mut t = theirs(&mut rng, 2, vec![threshold]);
+        rolled += simulate(&mut rng, world, &mut t, c.scrape)
+            .rollback_s
+            .is_some() as usize;
+        if rolled as f64 > FALSE_ROLLBACK_GOAL * n as f64 {
+            break;
+        }
+    }
+    rolled as f64 / n as f64
+}
+
+/// The smallest ladder index whose Flagger false rollbacks meet the goal in every
+/// healthy cell (bisection: a higher maximum never fails more), with those rates.
+fn calibrate_flagger(cells: &[(Cell, Kind)], reports: &mut [Healthy]) -> usize {
+    let (mut lo, mut hi) = (0, LADDER.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let rates = parallel(cells, |i, (c, k)| {
+            flagger_false(3000 + i as u64, *c, *k, LADDER[mid])
+        });
+        for (r, x) in reports.iter_mut().zip(&rates) {
+            r.theirs_false[2][mid] = *x;
+        }
+        if rates.iter().all(|x| *x <= FALSE_ROLLBACK_GOAL) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if reports.iter().any(|r| r.theirs_false[2][lo].is_nan()) {
+        let rates = parallel(cells, |i, (c, k)| {
+            flagger_false(3000 + i as u64, *c, *k, LADDER[lo])
+        });
+        for (r, x) in reports.iter_mut().zip(&rates) {
+            r.theirs_false[2][lo] = *x;
+        }
+    }
+    lo
+}
+
+/// Mean excess and how many runs rolled back, per rule: ours, the oracle, then THEIRS.
+struct IncidentReport {
+    excess: [f64; 5],
+    rolled: [f64; 5],
+    p50_s: [Option<u32>; 5],
+}
+
+fn incident(seed: u64, c: Cell, inc: Incident, thresholds: [f64; 3]) -> IncidentReport {
+    let n = runs().1;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let world = || World::new(c.rate, c.baseline, Kind::Independent, inc);
+    let mut all: [Vec<Outcome>; 5] = Default::default();
+    for _ in 0..n {
+        let mut rules: Vec<Box<dyn Rule>> = vec![
+            Box::new(Ours::new(&mut rng, 0)),
+            Box::new(Oracle::new(c.baseline, inc, c.scrape)),
+        ];
+        for (which, th) in thresholds.iter().enumerate() {
+            rules.push(Box::new(theirs(&mut rng, which, vec![*th])));
+        }
+        for (i, r) in rules.iter_mut().enumerate() {
+            all[i].push(simulate(&mut rng, world(), r.as_mut(), c.scrape));
+        }
+    }
+    let mean = |v: &Vec<Outcome>| v.iter().map(|o| o.excess).sum::<f64>() / n as f64;
+    let rolled =
+        |v: &Vec<Outcome>| v.iter().filter(|o| o.rollback_s.is_some()).count() as f64 / n as f64;
+    let p50 = |v: &Vec<Outcome>| {
+        let mut t: Vec<u32> = v.iter().map(|o| o.rollback_s.unwrap_or(u32::MAX)).collect();
+        t.sort();
+        Some(t[t.len() / 2]).filter(|x| *x != u32::MAX)
+    };
+    IncidentReport {
+        excess: std::array::from_fn(|i| mean(&all[i])),
+        rolled: std::array::from_fn(|i| rolled(&all[i])),
+        p50_s: std::array::from_fn(|i| p50(&all[i])),
+    }
+}
+
+/// Seconds from the first scrape showing a failure to traffic on stable, for canaries
+/// that start at 5% with every login failing.
+fn outage_times(seed: u64, c: Cell) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..runs().2)
+        .map(|_| {
+            let world = World::new(c.rate, c.baseline, Kind::Independent, Incident::Outage);
+            let mut o = Ours::new(&mut rng, 1);
+            let out = simulate(&mut rng, world, &mut o, c.scrape);
+            match (out.rollback_s, out.first_failure_s) {
+                (Some(r), Some(f)) => r as f64 - f,
+                _ => f64::INFINITY,
+            }
+        })
+        .collect()
+}
+
+fn quantile(mut xs: Vec<f64>, q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[((xs.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    let started = std::time::Instant::now();
+    let grid = cells();
+    if !bench() {
         println!("smoke run (no --bench): sample sizes too small for the numbers to mean much");
     }
-    reports.sort_by_key(|(i, _)| *i);
-    println!(
-        "Time to rollback p50/p90 in s from canary start (never = not within {HORIZON_S} s); \
-         excess = mean failed logins beyond the baseline before rollback."
-    );
-    println!(
-        "{:>5} {:>5} {:>5} {:>10} | {:>16} {:>8} | {:>16} {:>8} | {:>16} {:>8} | {:>16} {:>8}",
-        "rate",
-        "share",
-        "base",
-        "bug",
-        "ours p50/p90",
-        "excess",
-        "oracle p50/p90",
-        "excess",
-        "argo p50/p90",
-        "excess",
-        "flagger p50/p90",
-        "excess"
-    );
-    let (mut all, mut outage, mut worst_false) = (Ratios::default(), vec![], 0.0f64);
-    for (_, r) in reports {
-        for l in &r.lines {
-            println!("{l}");
+
+    // 1. Healthy canaries: our false rollbacks, and their one threshold each.
+    let healthy_cells: Vec<(Cell, Kind)> = grid
+        .iter()
+        .flat_map(|c| KINDS.iter().map(move |k| (*c, *k)))
+        .collect();
+    let mut healthy_reports =
+        parallel(&healthy_cells, |i, (c, k)| healthy(1000 + i as u64, *c, *k));
+    let flagger = calibrate_flagger(&healthy_cells, &mut healthy_reports);
+    let chosen: [usize; 3] = std::array::from_fn(|which| {
+        if which == 2 {
+            return flagger;
         }
-        all.extend(r.ratios);
-        outage.extend(r.outage_times);
-        worst_false = worst_false.max(r.our_false);
-    }
-    let median = |v: &[f64]| quantile(v.to_vec(), 0.5).unwrap_or(0.0);
-    let min = |v: &[f64]| quantile(v.to_vec(), 0.0).unwrap_or(0.0);
-    let at_goal = |v: &[f64]| v.iter().filter(|&&x| x >= GOAL).count();
-    // Ratios come four per cell, in BUGS order.
-    for (k, bug) in BUGS.iter().enumerate() {
-        let pick = |v: &[f64]| {
-            v.iter()
-                .skip(k)
-                .step_by(BUGS.len())
-                .copied()
-                .collect::<Vec<_>>()
-        };
+        (0..LADDER.len())
+            .find(|&k| {
+                healthy_reports
+                    .iter()
+                    .all(|h| h.theirs_false[which][k] <= FALSE_ROLLBACK_GOAL)
+            })
+            .unwrap_or(LADDER.len() - 1)
+    });
+    let thresholds: [f64; 3] = chosen.map(|k| LADDER[k]);
+    println!(
+        "Healthy canaries: false-rollback rates ({} runs a cell)",
+        runs().0
+    );
+    println!(
+        "{:<30} {:>10} | {:>8} {:>11} {:>11} {:>11} | {:>9}",
+        "cell", "traffic", "ours", THEIRS[0], THEIRS[1], THEIRS[2], "attacked"
+    );
+    let (mut worst_false, mut worst_not_stuffing) = (0.0f64, 0.0f64);
+    for ((c, k), h) in healthy_cells.iter().zip(&healthy_reports) {
+        worst_false = worst_false.max(h.ours_false);
+        if *k != Kind::Stuffing {
+            worst_not_stuffing = worst_not_stuffing.max(h.ours_false);
+        }
         println!(
-            "excess theirs/ours, {:>9}: argo median {:>6.1} (min {:>5.1}), flagger median {:>6.1} (min {:>5.1}); \
-             oracle bound: argo {:>6.1}, flagger {:>6.1}",
-            bug.label(),
-            median(&pick(&all.argo)),
-            min(&pick(&all.argo)),
-            median(&pick(&all.flagger)),
-            min(&pick(&all.flagger)),
-            median(&pick(&all.argo_bound)),
-            median(&pick(&all.flagger_bound)),
+            "{:<30} {:>10} | {:>7.2}% {:>10.2}% {:>10.2}% {:>10.2}% | {:>8}",
+            c.head(),
+            k.label(),
+            h.ours_false * 100.0,
+            h.theirs_false[0][chosen[0]] * 100.0,
+            h.theirs_false[1][chosen[1]] * 100.0,
+            h.theirs_false[2][chosen[2]] * 100.0,
+            if *k == Kind::Stuffing {
+                format!("{:.1}%", h.attacked * 100.0)
+            } else {
+                "-".into()
+            }
         );
     }
-    let n = all.argo.len();
     println!(
-        "scenarios at ≥ {GOAL}×: ours {}/{n} vs argo, {}/{n} vs flagger; the oracle {}/{n}, {}/{n}",
-        at_goal(&all.argo),
-        at_goal(&all.flagger),
-        at_goal(&all.argo_bound),
-        at_goal(&all.flagger_bound),
+        "ours: worst false-rollback rate {:.2}% over every healthy cell, {:.2}% without stuffing \
+         (attacked = runs in which a stuffing connection reached the canary: on track totals \
+         those look like a regression)",
+        worst_false * 100.0,
+        worst_not_stuffing * 100.0
+    );
+    for (which, name) in THEIRS.iter().enumerate() {
+        let forced = healthy_cells
+            .iter()
+            .zip(&healthy_reports)
+            .filter(|(_, h)| {
+                chosen[which] > 0 && h.theirs_false[which][chosen[which] - 1] > FALSE_ROLLBACK_GOAL
+            })
+            .map(|((c, k), _)| format!("{} {}", c.head(), k.label()))
+            .next()
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{name}: one fixed maximum failure ratio {} (the smallest with ≤ 1% false rollbacks in every healthy cell; set by: {forced})",
+            thresholds[which]
+        );
+    }
+
+    // 2. Incidents.
+    let incident_cells: Vec<(Cell, Incident)> = grid
+        .iter()
+        .flat_map(|c| INCIDENTS.iter().map(move |x| (*c, *x)))
+        .collect();
+    let reports = parallel(&incident_cells, |i, (c, x)| {
+        incident(5000 + i as u64, *c, *x, thresholds)
+    });
+    println!(
+        "\nIncidents: mean excess failed logins (until rollback or the 30-minute alert), \
+         rollback share, p50 s to rollback; {} runs a cell",
+        runs().1
     );
     println!(
-        "bound (oracle, median over the grid): vs_argo={:.1} vs_flagger={:.1}",
-        median(&all.argo_bound),
-        median(&all.flagger_bound),
+        "{:<30} {:>10} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20}",
+        "cell", "incident", "ours", "oracle", THEIRS[0], THEIRS[1], THEIRS[2]
     );
-    // Only `make bench` (with `--bench`) prints the summary line the issue specifies; a
-    // smoke run's tiny samples would make its numbers look like results.
-    let label = if runs().0 < 100 {
-        "smoke run, not the bench"
-    } else {
+    let mut ratios: [Vec<f64>; 3] = Default::default();
+    let mut vs_oracle: Vec<f64> = vec![];
+    for ((c, x), r) in incident_cells.iter().zip(&reports) {
+        let col = |i: usize| {
+            format!(
+                "{:>8.0} {:>4.0}% {:>5}",
+                r.excess[i],
+                r.rolled[i] * 100.0,
+                r.p50_s[i].map_or("-".into(), |s| s.to_string())
+            )
+        };
+        println!(
+            "{:<30} {:>10} | {} | {} | {} | {} | {}",
+            c.head(),
+            x.label(),
+            col(0),
+            col(1),
+            col(2),
+            col(3),
+            col(4)
+        );
+        let ours = r.excess[0].max(1.0);
+        for (w, v) in ratios.iter_mut().enumerate() {
+            v.push(r.excess[2 + w].max(1.0) / ours);
+        }
+        if r.rolled[1] >= 0.95 {
+            vs_oracle.push(r.excess[0] / r.excess[1].max(1.0));
+        }
+    }
+    let median = |v: &[f64]| quantile(v.to_vec(), 0.5);
+    let min = |v: &[f64]| quantile(v.to_vec(), 0.0);
+    for (w, name) in THEIRS.iter().enumerate() {
+        println!(
+            "excess {name}/ours: median {:.1}, min {:.2} over {} incident cells",
+            median(&ratios[w]),
+            min(&ratios[w]),
+            ratios[w].len()
+        );
+    }
+    let worst_vs_oracle = vs_oracle.iter().copied().fold(0.0, f64::max);
+    println!(
+        "ours/oracle excess: mean {:.2}, worst {:.2} over {} cells the oracle detects (≥ 95% of runs)",
+        vs_oracle.iter().sum::<f64>() / vs_oracle.len().max(1) as f64,
+        worst_vs_oracle,
+        vs_oracle.len()
+    );
+
+    // 3. Outage timing at 5%.
+    let timing_cells: Vec<Cell> = grid.iter().filter(|c| c.rate >= 20.0).copied().collect();
+    let times: Vec<Vec<f64>> = parallel(&timing_cells, |i, c| outage_times(9000 + i as u64, *c));
+    for (c, t) in timing_cells.iter().zip(&times) {
+        println!(
+            "outage at 5%, {}: p50 {:.0} s, p90 {:.0} s from the first scrape showing it",
+            c.head(),
+            quantile(t.clone(), 0.5),
+            quantile(t.clone(), 0.9)
+        );
+    }
+    let outage_p90 = quantile(times.concat(), 0.9);
+    println!("took {:.0} s", started.elapsed().as_secs_f64());
+
+    // Argo is judged by its weaker configuration for us: the smaller median ratio.
+    let vs_argo = median(&ratios[0]).min(median(&ratios[1]));
+    let label = if bench() {
         "bench"
+    } else {
+        "smoke run, not the bench"
     };
     println!(
-        "{label}: vs_argo={:.1} vs_flagger={:.1} false_rollback={:.4} outage_rollback_s={:.0}",
-        median(&all.argo),
-        median(&all.flagger),
-        worst_false,
-        quantile(outage, 0.9).unwrap_or(f64::INFINITY)
+        "{label}: vs_argo={vs_argo:.1} vs_flagger={:.1} worst_false_rollback={worst_false:.4} worst_vs_oracle={worst_vs_oracle:.2} outage_rollback_s={outage_p90:.0}",
+        median(&ratios[2]),
     );
 }

@@ -1,10 +1,12 @@
 //! The judge on known cases: hand-computed statistics (see the Python one-liners in the
 //! comments), verdicts, state that survives a restart, and no-observation readings.
 
+use portcullis::analysis::judge::dispersion::{self, Dispersion};
+use portcullis::analysis::judge::evidence::tempered_mixture;
 use portcullis::analysis::judge::{Counts, Observation, alphas, judge};
 use portcullis::api::{
-    AnalysisStatus, CountsMetric, Metric, MetricResult, ProbeMetric, QueryMetric, StableComparison,
-    Verdict,
+    AnalysisStatus, CountsMetric, Metric, MetricResult, ProbeMetric, QueryMetric, SequentialState,
+    StableComparison, Verdict,
 };
 
 fn counts_metric(name: &str, max_increase: f64, confidence: f64) -> Metric {
@@ -34,14 +36,45 @@ fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs()
 }
 
+/// The e-value of the stored components if every attempt were independent (φ = 1):
+/// what the hand computations below are of.
+fn raw(components: &[f64]) -> f64 {
+    tempered_mixture(components, 1.0)
+}
+
+/// A metric's previous result whose only history is stable's spread: `n` readings of
+/// binomial-looking counts (exactly stable's pooled ratio), so φ ≈ 1.
+fn with_binomial_history(name: &str, n: usize) -> MetricResult {
+    let mut spread = Vec::new();
+    let mut d = Dispersion::new(&mut spread);
+    for _ in 0..n {
+        d.add(Counts::new(10.0, 900.0));
+    }
+    MetricResult {
+        name: name.into(),
+        state: Some(SequentialState {
+            dispersion: spread,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn ten_failures_in_a_hundred_against_ten_in_nine_hundred_is_rejected_at_99_percent() {
     // Mixture over ρ₁ = 1.2·{1.1 … 1000} of the binomial split 10 : 10 with
-    // p(ρ) = 100ρ / (100ρ + 900): e-value 1077.95 ≥ 1/0.01.
+    // p(ρ) = 100ρ / (100ρ + 900): e-value 1077.95 ≥ 1/0.01, once stable's counts have
+    // shown themselves as spread as independent attempts (φ = 1).
     let m = [counts_metric("logins", 0.2, 0.99)];
-    let r = judge(&m, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
-    assert_eq!(r.verdict, Some(Verdict::Fail));
+    let previous = [with_binomial_history("logins", 2000)];
+    let r = judge(&m, &previous, vec![obs(10.0, 100.0, 10.0, 900.0)]);
     let res = &r.metrics[0];
+    assert!(
+        close(res.dispersion.unwrap(), 1.0, 1e-9),
+        "{:?}",
+        res.dispersion
+    );
+    assert_eq!(r.verdict, Some(Verdict::Fail));
     assert!(
         close(res.evidence.unwrap(), 1077.9519, 1e-6),
         "{:?}",
@@ -59,25 +92,71 @@ fn ten_failures_in_a_hundred_against_ten_in_nine_hundred_is_rejected_at_99_perce
     let msg = res.message.as_deref().unwrap();
     assert!(msg.contains("canary 10/100 failed (10.00%)"), "{msg}");
     assert!(msg.contains("stable 10/900 failed (1.11%)"), "{msg}");
+    assert!(msg.contains("dispersion 1.0"), "{msg}");
     assert!(msg.contains("fails more often than tolerated"), "{msg}");
 }
 
 #[test]
-fn evidence_accumulates_across_readings_with_changing_exposure() {
-    // Second interval: 5/200 canary vs 20/800 stable (ρ̂ = 1) pulls the e-value down to
-    // 5.1587: the product of per-interval ratios, each with its own exposure.
+fn a_first_reading_knows_nothing_of_stable_spread_and_is_judged_as_bursty() {
+    // The same split with no history: φ is the prior (4), the e-value the mixture of
+    // exp(ℓ/4): far below 1077.95, so no rollback on one reading of possibly clustered
+    // failures.
     let m = [counts_metric("logins", 0.2, 0.99)];
-    // confidence 0.9999 so the first reading (1078) does not already fail.
-    let m9 = [counts_metric("logins", 0.2, 0.9999)];
-    let first = judge(&m9, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    let r = judge(&m, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    let res = &r.metrics[0];
+    let state = res.state.as_ref().unwrap();
+    assert!(close(raw(&state.worse), 1077.9519, 1e-6));
+    assert_eq!(res.dispersion, Some(dispersion::PRIOR));
+    assert!(close(
+        res.evidence.unwrap(),
+        tempered_mixture(&state.worse, dispersion::PRIOR),
+        1e-12
+    ));
+    assert!(res.evidence.unwrap() < 100.0);
+    assert_eq!(r.verdict, Some(Verdict::Inconclusive));
+}
+
+#[test]
+fn bursty_stable_counts_slow_the_verdict_down() {
+    // Stable's failures alternate 0 and 20 per 900: spread ≈ 11 times binomial; the same
+    // 10 : 10 split then carries a ninth of the log-evidence.
+    let mut spread = Vec::new();
+    let mut d = Dispersion::new(&mut spread);
+    for i in 0..400 {
+        d.add(Counts::new(if i % 2 == 0 { 0.0 } else { 20.0 }, 900.0));
+    }
+    let previous = [MetricResult {
+        name: "logins".into(),
+        state: Some(SequentialState {
+            dispersion: spread,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    let m = [counts_metric("logins", 0.2, 0.99)];
+    let r = judge(&m, &previous, vec![obs(10.0, 100.0, 10.0, 900.0)]);
+    let res = &r.metrics[0];
+    assert!(res.dispersion.unwrap() > 9.0, "{:?}", res.dispersion);
+    assert_eq!(r.verdict, Some(Verdict::Inconclusive));
+}
+
+#[test]
+fn evidence_accumulates_across_readings_with_changing_exposure() {
+    // Second interval: 5/200 canary vs 20/800 stable (ρ̂ = 1) pulls the (independent-
+    // attempts) e-value down to 5.1587: the product of per-interval ratios, each with its
+    // own exposure.
+    let m = [counts_metric("logins", 0.2, 0.99)];
+    let first = judge(&m, &[], vec![obs(10.0, 100.0, 10.0, 900.0)]);
     assert_eq!(first.verdict, Some(Verdict::Inconclusive));
     let second = judge(&m, &first.metrics, vec![obs(15.0, 300.0, 30.0, 1700.0)]);
     let res = &second.metrics[0];
-    assert!(
-        close(res.evidence.unwrap(), 5.158679, 1e-5),
-        "{:?}",
-        res.evidence
-    );
+    let state = res.state.as_ref().unwrap();
+    assert!(close(raw(&state.worse), 5.158679, 1e-5), "{state:?}");
+    assert!(close(
+        res.evidence.unwrap(),
+        tempered_mixture(&state.worse, res.dispersion.unwrap()),
+        1e-12
+    ));
     assert_eq!(res.samples, 2);
     assert_eq!(second.verdict, Some(Verdict::Inconclusive));
 }
@@ -85,12 +164,14 @@ fn evidence_accumulates_across_readings_with_changing_exposure() {
 #[test]
 fn a_canary_clearly_within_a_loose_tolerance_passes_early() {
     // maxIncrease 1.0 (ρ₀ = 2), canary 100/10000 vs stable 1900/190000 (ρ̂ = 1):
-    // not-worse e-value 3.1828e11, worse e-value 8.06e-6.
+    // not-worse e-value 3.1828e11, worse e-value 8.06e-6 for independent attempts; even
+    // at the cautious first-reading φ = 4 that passes.
     let m = [counts_metric("logins", 1.0, 0.99)];
     let r = judge(&m, &[], vec![obs(100.0, 10_000.0, 1900.0, 190_000.0)]);
     assert_eq!(r.verdict, Some(Verdict::Pass));
-    assert!(close(r.metrics[0].pass_evidence.unwrap(), 3.18279e11, 1e-4));
-    assert!(close(r.metrics[0].evidence.unwrap(), 8.0563e-6, 1e-3));
+    let state = r.metrics[0].state.as_ref().unwrap();
+    assert!(close(raw(&state.not_worse), 3.18279e11, 1e-4));
+    assert!(close(raw(&state.worse), 8.0563e-6, 1e-3));
 }
 
 #[test]
@@ -143,7 +224,7 @@ fn min_total_withholds_any_verdict_but_not_the_evidence() {
         vec![obs(10.0, 100.0, 10.0, 900.0)],
     );
     assert_eq!(r.verdict, Some(Verdict::Inconclusive));
-    assert!(r.metrics[0].evidence.unwrap() > 1000.0);
+    assert!(raw(&r.metrics[0].state.as_ref().unwrap().worse) > 1000.0);
     assert!(
         r.metrics[0]
             .message

@@ -287,3 +287,80 @@ fn the_same_reading_fed_twice_in_one_instant_counts_once() {
     let d = w.step();
     assert_eq!(d.status.analysis.unwrap().consecutive_errors, 1);
 }
+
+/// The real judge's reading of cumulative counts, given the status it resumes from.
+fn judged(w: &World, canary: (f64, f64), stable: (f64, f64)) -> AnalysisReading {
+    use portcullis::analysis::judge::{Counts, Observation, judge};
+    use portcullis::api::{CountsMetric, Metric};
+    let metric = Metric {
+        name: "login-failure-ratio".into(),
+        counts: Some(CountsMetric {
+            failures: "f".into(),
+            total: "t".into(),
+            max_ratio: None,
+            max_increase: None,
+            confidence: None,
+            min_total: None,
+        }),
+        query: None,
+        probe: None,
+    };
+    let previous = w
+        .status
+        .analysis
+        .as_ref()
+        .map(|a| a.metrics.clone())
+        .unwrap_or_default();
+    judge(
+        &[metric],
+        &previous,
+        vec![Ok(Observation::Counts {
+            canary: Counts::new(canary.0, canary.1),
+            stable: Counts::new(stable.0, stable.1),
+        })],
+    )
+}
+
+#[test]
+fn a_pass_earned_at_one_weight_is_not_carried_to_the_next() {
+    let steps = vec![
+        Step::set_weight(5),
+        Step::analysis(),
+        Step::set_weight(50),
+        Step::analysis(),
+    ];
+    let mut w = World::new(with_analysis(spec(steps)), rev("v1", "auth:1"), 20);
+    w.step();
+    w.push(rev("v2", "auth:2-fails-under-load"));
+    w.settle();
+    assert_eq!(w.status.current_step, Some(1));
+    // At 5% the canary is as good as stable, with plenty of evidence: it passes.
+    w.advance_time(10);
+    w.obs.analysis = Some(judged(&w, (10_000.0, 1e6), (190_000.0, 19e6)));
+    assert_eq!(
+        w.obs.analysis.as_ref().unwrap().verdict,
+        Some(Verdict::Pass)
+    );
+    w.settle();
+    assert_eq!(w.status.current_step, Some(3), "at 50%, gathering evidence");
+    let kept = &w.status.analysis.as_ref().unwrap().metrics[0];
+    assert!(
+        kept.state.as_ref().unwrap().not_worse.is_empty(),
+        "{kept:?}"
+    );
+    assert!(
+        kept.state.as_ref().unwrap().worse.len() > 1,
+        "the fail test carries on"
+    );
+    // Under the load of 50% it fails 2% of logins against stable's 1%: that first
+    // reading at the new weight must not pass on the old evidence.
+    w.advance_time(10);
+    w.obs.analysis = Some(judged(&w, (12_000.0, 1.1e6), (191_000.0, 19.1e6)));
+    assert_ne!(
+        w.obs.analysis.as_ref().unwrap().verdict,
+        Some(Verdict::Pass)
+    );
+    let d = w.step();
+    assert_eq!(d.status.current_step, Some(3));
+    assert!(!d.events.iter().any(|e| e.reason == "AnalysisPassed"));
+}

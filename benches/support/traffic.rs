@@ -60,3 +60,166 @@ pub fn sample(rng: &mut StdRng, mean_clients: f64, fail: f64, burst: f64) -> Tal
         clients,
     }
 }
+
+/// Healthy traffic as it really comes: what makes failed logins cluster.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// Every attempt independent.
+    Independent,
+    /// A person whose login fails retries: mean 3 attempts per failure (geometric).
+    Retries,
+    /// 2% of clients are bots making 30 failing attempts each, in one burst.
+    Bots,
+    /// Credential stuffing over 4 sticky connections, together 40% as many attempts as
+    /// the legitimate traffic, all failing; each connection sticks to one track and
+    /// re-dials (re-balanced by weight) after an exponential lifetime of mean 60 s.
+    Stuffing,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Independent => "healthy",
+            Kind::Retries => "h+retries",
+            Kind::Bots => "h+bots",
+            Kind::Stuffing => "h+stuffing",
+        }
+    }
+}
+
+/// What is wrong with the canary, if anything.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Incident {
+    None,
+    /// Every canary login fails.
+    Outage,
+    /// A share of users always fails on the canary, and retries (mean 3 attempts).
+    Users(f64),
+    /// The canary's failure ratio is this many times stable's.
+    Times(f64),
+}
+
+impl Incident {
+    pub fn label(self) -> String {
+        match self {
+            Incident::None => "none".into(),
+            Incident::Outage => "outage".into(),
+            Incident::Users(u) => format!("{}% users", u * 100.0),
+            Incident::Times(x) => format!("{x}x"),
+        }
+    }
+    /// The canary's per-client failure probability (what the oracle knows).
+    pub fn client_failure(self, baseline: f64) -> f64 {
+        match self {
+            Incident::None => baseline,
+            Incident::Outage => 1.0,
+            Incident::Users(u) => baseline + u * (1.0 - baseline),
+            Incident::Times(x) => (baseline * x).min(1.0),
+        }
+    }
+}
+
+const RETRY_MEAN: f64 = 3.0;
+const BOT_SHARE: f64 = 0.02;
+const BOT_ATTEMPTS: f64 = 30.0;
+const STUFFING_CONNECTIONS: usize = 4;
+const STUFFING_SHARE: f64 = 0.4;
+const STUFFING_LIFETIME_S: f64 = 60.0;
+
+/// One second of both tracks.
+#[derive(Clone, Copy, Default)]
+pub struct Second {
+    pub canary: Tally,
+    pub stable: Tally,
+}
+
+/// Login traffic at `rate` clients per second, split by the canary weight.
+pub struct World {
+    pub rate: f64,
+    pub baseline: f64,
+    pub kind: Kind,
+    pub incident: Incident,
+    /// Per stuffing connection: on the canary?, seconds left.
+    connections: Vec<(bool, f64)>,
+    /// Attack attempts that reached the canary.
+    pub attack_on_canary: f64,
+}
+
+impl World {
+    pub fn new(rate: f64, baseline: f64, kind: Kind, incident: Incident) -> Self {
+        World {
+            rate,
+            baseline,
+            kind,
+            incident,
+            connections: vec![(false, 0.0); STUFFING_CONNECTIONS],
+            attack_on_canary: 0.0,
+        }
+    }
+
+    fn track(&self, rng: &mut StdRng, clients_per_s: f64, canary: bool) -> Tally {
+        let burst = if self.kind == Kind::Retries {
+            RETRY_MEAN
+        } else {
+            1.0
+        };
+        let mut t = match (canary, self.incident) {
+            (true, Incident::Outage) => sample(rng, clients_per_s, 1.0, burst),
+            (true, Incident::Times(x)) => {
+                sample(rng, clients_per_s, (self.baseline * x).min(1.0), burst)
+            }
+            (true, Incident::Users(u)) => {
+                // Users hit by the bug fail and retry; the rest behave as on stable.
+                let mut hit = sample(rng, clients_per_s * u, 1.0, RETRY_MEAN);
+                hit.add(sample(rng, clients_per_s * (1.0 - u), self.baseline, burst));
+                hit
+            }
+            _ => sample(rng, clients_per_s, self.baseline, burst),
+        };
+        if self.kind == Kind::Bots {
+            let bots = poisson(rng, clients_per_s * BOT_SHARE);
+            t.add(Tally {
+                failed_attempts: bots * BOT_ATTEMPTS,
+                attempts: bots * BOT_ATTEMPTS,
+                failed_clients: bots,
+                clients: bots,
+            });
+        }
+        t
+    }
+
+    /// The next second at canary weight `w` (0–1).
+    pub fn second(&mut self, rng: &mut StdRng, w: f64) -> Second {
+        let mut s = Second {
+            canary: self.track(rng, self.rate * w, true),
+            stable: self.track(rng, self.rate * (1.0 - w), false),
+        };
+        if self.kind == Kind::Stuffing {
+            let per = self.rate * STUFFING_SHARE / STUFFING_CONNECTIONS as f64;
+            for c in self.connections.iter_mut() {
+                if c.1 <= 0.0 {
+                    c.0 = rng.random::<f64>() < w;
+                    c.1 = -STUFFING_LIFETIME_S * (1.0 - rng.random::<f64>()).ln();
+                }
+                c.1 -= 1.0;
+                let n = poisson(rng, per);
+                let on_canary = c.0 && w > 0.0;
+                if on_canary {
+                    self.attack_on_canary += n;
+                }
+                let t = if on_canary {
+                    &mut s.canary
+                } else {
+                    &mut s.stable
+                };
+                t.add(Tally {
+                    failed_attempts: n,
+                    attempts: n,
+                    failed_clients: 0.0,
+                    clients: 0.0,
+                });
+            }
+        }
+        s
+    }
+}

@@ -10,12 +10,13 @@
 //! 3. [`judge::judge`] the readings against `status.analysis.metrics` (the previous
 //!    results, which hold the running evidence) → `Observations.analysis`.
 //!
-//! **Overdispersion.** The count test assumes failures are independent events. Retry
-//! bursts on sticky connections (one client, one track, many failures) break that and
-//! inflate false rollbacks; count distinct failing clients instead (a counter the app
-//! increments once per client and session window, or `count(... > 0)` over a client
-//! label): `examples/gates/login-failing-clients.yaml`, pinned by
-//! `tests/analysis_monte_carlo.rs`.
+//! **Overdispersion.** The count test assumes failures are independent events. Retries,
+//! bots and credential stuffing put clusters of failures on one track; the judge divides
+//! its evidence by the spread it measures on stable's own counts
+//! ([`judge::dispersion`]), pinned by `tests/analysis_monte_carlo.rs` and measured on
+//! realistic traffic by `make bench`. Bursts that outlast the test's blocks (a stuffing
+//! connection pinned to the canary) are indistinguishable from a regression on track
+//! totals: count distinct failing clients for those (`examples/gates/login-failing-clients.yaml`).
 
 pub mod judge;
 pub mod providers;

@@ -246,9 +246,32 @@ pub struct MetricResult {
     /// fixed-sample, for display: verdicts come from the sequential tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_ratio_upper: Option<f64>,
+    /// How many times more spread than independent attempts stable's failure counts
+    /// are (count metrics); the evidence is divided by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispersion: Option<f64>,
     /// The judge's running state, so a restart loses no evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<SequentialState>,
+}
+
+impl MetricResult {
+    /// A new weight step: evidence that the canary is *not worse* was gathered under
+    /// less load and must be earned again, so a regression that shows only under more
+    /// traffic cannot ride on an earlier pass. Evidence that it *is* worse carries on
+    /// (one test over the whole canary keeps false rollbacks within α).
+    pub fn forget_pass_evidence(&mut self) {
+        if let Some(s) = self.state.as_mut() {
+            s.not_worse.clear();
+            s.below_ceiling.clear();
+        }
+        if self.pass_evidence.is_some() {
+            self.pass_evidence = Some(1.0);
+        }
+        if self.verdict == Some(Verdict::Pass) && self.state.is_some() {
+            self.verdict = Some(Verdict::Inconclusive);
+        }
+    }
 }
 
 /// Log-evidence of each mixture component of the sequential tests (see
@@ -275,6 +298,10 @@ pub struct SequentialState {
     /// The ceiling that `aboveCeiling`/`belowCeiling` were computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<f64>,
+    /// How spread stable's failure counts are (running sums; see
+    /// `analysis::judge::dispersion`): the count tests divide their evidence by it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dispersion: Vec<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]

@@ -46,6 +46,7 @@ impl Ctx<'_> {
             if let Some(w) = step.set_weight {
                 self.st.desired_weight = w;
                 if self.weight_in_effect(workload, w) {
+                    self.new_weight_needs_new_evidence();
                     self.advance(i + 1);
                     continue;
                 }
@@ -140,6 +141,19 @@ impl Ctx<'_> {
                 return;
             }
             return;
+        }
+    }
+
+    /// "Not worse" at one weight says little about the next: a regression may show
+    /// only under more load. Every weight earns its own pass.
+    fn new_weight_needs_new_evidence(&mut self) {
+        if let Some(a) = self.st.analysis.as_mut() {
+            a.metrics
+                .iter_mut()
+                .for_each(crate::api::MetricResult::forget_pass_evidence);
+            if a.verdict == Some(Verdict::Pass) {
+                a.verdict = Some(Verdict::Inconclusive);
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! reject it at any usual α.
 
 use super::counts::Counts;
-use super::evidence::{accumulate, mixture};
+use super::evidence::{accumulate, tempered_mixture};
 
 /// Odds multipliers of the alternatives above the ceiling.
 pub const ABOVE: [f64; 9] = [1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0, 1000.0];
@@ -58,12 +58,12 @@ impl CeilingTest {
         });
     }
 
-    pub fn above_evidence(above: &[f64]) -> f64 {
-        mixture(above)
+    pub fn above_evidence(above: &[f64], phi: f64) -> f64 {
+        tempered_mixture(above, phi)
     }
 
-    pub fn below_evidence(below: &[f64]) -> f64 {
-        mixture(below)
+    pub fn below_evidence(below: &[f64], phi: f64) -> f64 {
+        tempered_mixture(below, phi)
     }
 }
 
@@ -90,11 +90,11 @@ mod tests {
         let t = CeilingTest::new(0.05);
         let (mut above, mut below) = (Vec::new(), Vec::new());
         t.update(&mut above, &mut below, Counts::new(40.0, 100.0));
-        assert!(CeilingTest::above_evidence(&above) > 1e6);
+        assert!(CeilingTest::above_evidence(&above, 1.0) > 1e6);
         let (mut above, mut below) = (Vec::new(), Vec::new());
         t.update(&mut above, &mut below, Counts::new(2.0, 1000.0));
-        assert!(CeilingTest::above_evidence(&above) < 1.0);
-        assert!(CeilingTest::below_evidence(&below) > 1e6);
+        assert!(CeilingTest::above_evidence(&above, 1.0) < 1.0);
+        assert!(CeilingTest::below_evidence(&below, 1.0) > 1e6);
     }
 
     #[test]
@@ -103,6 +103,6 @@ mod tests {
         let t = CeilingTest::new(0.0);
         let (mut above, mut below) = (Vec::new(), Vec::new());
         t.update(&mut above, &mut below, Counts::new(2.0, 5.0));
-        assert!(CeilingTest::above_evidence(&above) > 1e4);
+        assert!(CeilingTest::above_evidence(&above, 1.0) > 1e4);
     }
 }

@@ -27,13 +27,14 @@
 //! **Counts that are not Poisson.** For binomial attempts with a common failure ratio
 //! (A/A), the split given `f` is hypergeometric, less spread than the binomial the test
 //! assumes: conservative. Bursts (one client retrying a bad password over a sticky
-//! connection to one track) are *more* spread and inflate false rollbacks; count distinct
-//! failing clients instead (see the `analysis` module docs).
+//! connection to one track) are *more* spread and would inflate false rollbacks: the
+//! evidence is divided by the dispersion measured on stable's own counts
+//! ([`super::dispersion`]).
 //!
 //! The state kept in status is the log-likelihood ratio of every component (plus the
 //! last cumulative counts, kept in `MetricResult.canary` / `.stable`).
 
-use super::evidence::{accumulate, mixture};
+use super::evidence::{accumulate, tempered_mixture};
 
 /// Alternatives `ρ₁ / ρ₀` for "the canary is worse".
 pub const WORSE: [f64; 10] = [1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0, 1000.0];
@@ -150,14 +151,15 @@ impl RatioTest {
         });
     }
 
-    /// E-value against "not worse than tolerated" (Fail at ≥ 1/α).
-    pub fn worse_evidence(worse: &[f64]) -> f64 {
-        mixture(worse)
+    /// E-value against "not worse than tolerated" (Fail at ≥ 1/α), for failures as
+    /// spread as `phi` (1 = independent attempts).
+    pub fn worse_evidence(worse: &[f64], phi: f64) -> f64 {
+        tempered_mixture(worse, phi)
     }
 
     /// E-value against "worse than tolerated" (Pass at ≥ 1/α).
-    pub fn not_worse_evidence(not_worse: &[f64]) -> f64 {
-        mixture(not_worse)
+    pub fn not_worse_evidence(not_worse: &[f64], phi: f64) -> f64 {
+        tempered_mixture(not_worse, phi)
     }
 }
 
@@ -213,8 +215,8 @@ mod tests {
             Counts::new(500.0, 10_000.0),
             Counts::new(9_500.0, 190_000.0),
         );
-        assert!(RatioTest::worse_evidence(&worse) < 1.0);
-        assert!(RatioTest::not_worse_evidence(&not_worse) > 100.0);
+        assert!(RatioTest::worse_evidence(&worse, 1.0) < 1.0);
+        assert!(RatioTest::not_worse_evidence(&not_worse, 1.0) > 100.0);
     }
 
     #[test]

@@ -15,6 +15,16 @@ pub fn mixture(logs: &[f64]) -> f64 {
     logs.iter().map(|l| l.exp()).sum::<f64>() / logs.len() as f64
 }
 
+/// [`mixture`] of a quasi-likelihood: each log-likelihood ratio divided by the
+/// dispersion `phi` (≥ 1) first (see [`super::dispersion`]).
+pub fn tempered_mixture(logs: &[f64], phi: f64) -> f64 {
+    if logs.is_empty() {
+        return 1.0;
+    }
+    let phi = phi.max(1.0);
+    logs.iter().map(|l| (l / phi).exp()).sum::<f64>() / logs.len() as f64
+}
+
 /// Adds one reading's log-likelihood ratios to the stored components, resizing a state
 /// that does not match the grid (first reading, or a grid changed by an upgrade).
 pub fn accumulate(logs: &mut Vec<f64>, len: usize, lr: impl Fn(usize) -> f64) {

@@ -3,6 +3,7 @@
 
 use super::ceiling::CeilingTest;
 use super::counts::{self, CountError, Counts, RatioTest};
+use super::dispersion::Dispersion;
 use super::evidence::wilson;
 use super::query;
 use crate::api::{
@@ -106,6 +107,11 @@ pub fn judge_counts(
         }
     };
     let state = r.state.get_or_insert_with(SequentialState::default);
+    let phi = {
+        let mut d = Dispersion::new(&mut state.dispersion);
+        d.add(s_new);
+        d.phi()
+    };
     let test = RatioTest::new(m.max_increase.unwrap_or(metric_defaults::MAX_INCREASE));
     // Evidence against another hypothesis says nothing about this one: a changed spec
     // starts that test over (still anytime-valid from its new start).
@@ -130,10 +136,10 @@ pub fn judge_counts(
     if let Some(t) = &ceiling {
         t.update(&mut state.above_ceiling, &mut state.below_ceiling, c_new);
     }
-    let worse = RatioTest::worse_evidence(&state.worse);
-    let not_worse = RatioTest::not_worse_evidence(&state.not_worse);
-    let above = CeilingTest::above_evidence(&state.above_ceiling);
-    let below = CeilingTest::below_evidence(&state.below_ceiling);
+    let worse = RatioTest::worse_evidence(&state.worse, phi);
+    let not_worse = RatioTest::not_worse_evidence(&state.not_worse, phi);
+    let above = CeilingTest::above_evidence(&state.above_ceiling, phi);
+    let below = CeilingTest::below_evidence(&state.below_ceiling, phi);
 
     let min_total = m.min_total.unwrap_or(0) as f64;
     let enough = c.total >= min_total;
@@ -158,12 +164,13 @@ pub fn judge_counts(
         message += &format!(" ({}% CI {}–{})", percent(1.0 - a), sci(lo), sci(hi));
     }
     message += &format!(
-        "; evidence worse {} / not worse {} vs 1/α = {} (α = {}, tolerance {}×)",
+        "; evidence worse {} / not worse {} vs 1/α = {} (α = {}, tolerance {}×, dispersion {:.1})",
         sci(worse),
         sci(not_worse),
         sci(1.0 / a),
         sci(a),
-        test.rho0
+        test.rho0,
+        phi
     );
     if let Some(t) = &ceiling {
         message += &format!(
@@ -188,6 +195,7 @@ pub fn judge_counts(
     r.samples += 1;
     r.evidence = Some(worse);
     r.pass_evidence = Some(not_worse);
+    r.dispersion = Some(phi);
     r.ratio = point;
     r.ratio_lower = ci.map(|x| x.0);
     r.ratio_upper = ci.map(|x| x.1);
@@ -221,8 +229,9 @@ pub fn judge_probe(
         state.below_ceiling.clear();
     }
     test.update(&mut state.above_ceiling, &mut state.below_ceiling, new);
-    let above = CeilingTest::above_evidence(&state.above_ceiling);
-    let below = CeilingTest::below_evidence(&state.below_ceiling);
+    // Probes are independent requests: no dispersion.
+    let above = CeilingTest::above_evidence(&state.above_ceiling, 1.0);
+    let below = CeilingTest::below_evidence(&state.below_ceiling, 1.0);
     let verdict = if above >= 1.0 / alpha {
         Verdict::Fail
     } else if below >= 1.0 / alpha {

@@ -6,11 +6,14 @@
 //! - [`ceiling`]: `maxRatio`, an absolute ceiling checked with the same kind of test.
 //! - [`query`]: per-track values against `min`/`max`/stable with `failureLimit`.
 //! - [`combine`]: how α is split between metrics and how their verdicts combine.
+//! - [`dispersion`]: how bursty failures are, from stable's own counts; the count tests
+//!   divide their log-evidence by it.
 //! - [`evidence`]: mixtures of likelihood ratios, and the display intervals.
 
 pub mod ceiling;
 pub mod combine;
 pub mod counts;
+pub mod dispersion;
 pub mod evidence;
 mod metric;
 pub mod query;
