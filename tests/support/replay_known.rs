@@ -106,6 +106,12 @@ pub fn known_differences() -> Excused {
     add(
         &mut m,
         "11-errors-auth",
+        &[8],
+        "a SelfSubjectAccessReview's status.reason says this server has no authorization",
+    );
+    add(
+        &mut m,
+        "11-errors-auth",
         &[5],
         "/version reports this server's own build, not kube-apiserver's",
     );

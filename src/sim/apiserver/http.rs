@@ -3,7 +3,7 @@
 use super::routes::{self, Query, Route, Unrouted};
 use super::state::Shared;
 use super::status::ApiError;
-use super::{delete, discovery, openapi, patch, read, reviews, update, watch, write};
+use super::{delete, discovery, openapi, patch, protobuf, read, reviews, update, watch, write};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Response, StatusCode, header};
@@ -139,17 +139,29 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> Response<
             );
         }
     };
+    let mut content_type = header(header::CONTENT_TYPE);
+    let accept = header(header::ACCEPT);
+    let body = if protobuf::is_protobuf(&content_type) {
+        match protobuf::decode(&body) {
+            Ok(obj) => {
+                content_type = "application/json".into();
+                Bytes::from(serde_json::to_vec(&obj).expect("JSON serializes"))
+            }
+            Err(e) => return encode(Reply::from(e), &accept),
+        }
+    } else {
+        body
+    };
     let request = Request {
         method: parts.method.clone(),
         path: parts.uri.path().to_string(),
         query: Query::parse(parts.uri.query()),
-        content_type: header(header::CONTENT_TYPE),
-        accept: header(header::ACCEPT),
+        content_type,
+        accept: accept.clone(),
         user_agent: header(header::USER_AGENT),
         host: header(header::HOST),
         body,
     };
-    let accept = request.accept.clone();
     let reply = dispatch(&shared, request).await;
     encode(reply, &accept)
 }
@@ -234,7 +246,12 @@ fn encode(reply: Reply, accept: &str) -> Response<Body> {
             body,
             warnings,
         } => {
-            let (ct, bytes) = if wants_yaml(accept) {
+            let pb = protobuf::wanted(accept)
+                .then(|| protobuf::encode(&body))
+                .flatten();
+            let (ct, bytes) = if let Some(pb) = pb {
+                (protobuf::MEDIA, pb)
+            } else if wants_yaml(accept) {
                 (
                     "application/yaml",
                     serde_saphyr::to_string(&body)

