@@ -188,3 +188,71 @@ async fn kubectl_auth_can_i_is_always_yes() {
     assert!(why.contains("no authorization"), "{why}");
     c.server.shutdown().await;
 }
+
+/// Applies the CRDs (ours and Gateway API's HTTPRoute) as a user would.
+fn apply_crds(kc: &Path) {
+    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml");
+    let routes = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gateway-api/httproutes.yaml"
+    );
+    ok(kc, &["apply", "-f", crds, "-f", routes]);
+}
+
+/// `kubectl explain` reads `/openapi/v3`: built-in kinds from the recorded kube-apiserver
+/// documents, custom kinds from their CRDs' schemas.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_explain_reads_the_openapi_documents() {
+    let c = cluster().await;
+    let kc = &c.kc;
+    apply_crds(kc);
+    let steps = ok(kc, &["explain", "rollout.spec.steps"]);
+    assert!(steps.contains("KIND:       Rollout"), "{steps}");
+    assert!(steps.contains("FIELD: steps <[]Object>"), "{steps}");
+    assert!(steps.contains("setWeight\t<integer>"), "{steps}");
+    let strategy = ok(kc, &["explain", "deployment.spec.strategy"]);
+    assert!(
+        strategy.contains("rollingUpdate\t<RollingUpdateDeployment>"),
+        "{strategy}"
+    );
+    let weight = ok(kc, &["explain", "httproute.spec.rules.backendRefs.weight"]);
+    assert!(weight.contains("FIELD: weight <integer>"), "{weight}");
+    let cm = ok(kc, &["explain", "configmap", "--recursive"]);
+    assert!(cm.contains("binaryData\t<map[string]string>"), "{cm}");
+    c.server.shutdown().await;
+}
+
+/// `kubectl apply -f` with kubectl's default validation creates, then patches (a merge
+/// patch for custom resources, a strategic one for Deployments) the project's examples.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_apply_with_default_validation_creates_and_updates_the_examples() {
+    let c = cluster().await;
+    let kc = &c.kc;
+    apply_crds(kc);
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let gates = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gates");
+    let first = ok(kc, &["apply", "-f", examples]);
+    assert!(
+        first.contains("rollout.portcullis.dev/auth-api created"),
+        "{first}"
+    );
+    assert!(
+        first.contains("deployment.apps/auth-api created"),
+        "{first}"
+    );
+    let gated = ok(kc, &["apply", "-f", gates]);
+    assert!(
+        gated.contains("rollout.portcullis.dev/auth-api configured"),
+        "{gated}"
+    );
+    let again = ok(kc, &["apply", "-f", examples, "-f", gates]);
+    assert!(
+        !again.contains("configured\n") || again.contains("unchanged"),
+        "{again}"
+    );
+    assert!(
+        again.contains("deployment.apps/auth-api unchanged"),
+        "{again}"
+    );
+    c.server.shutdown().await;
+}

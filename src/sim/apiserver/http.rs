@@ -67,6 +67,8 @@ pub enum Reply {
     Text(u16, String),
     /// JSON with a media type of its own (aggregated discovery).
     Typed(u16, Value, &'static str),
+    /// Bytes already encoded, with their media type.
+    Raw(u16, Bytes, &'static str),
     Watch(mpsc::Receiver<Bytes>),
 }
 
@@ -189,6 +191,10 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
         Route::GroupVersion(g, v) => {
             return Reply::json(200, discovery::resources(&shared.lock().registry, &g, &v));
         }
+        Route::OpenApiV2 => {
+            let (ct, body) = openapi::v2(&req.accept);
+            return Reply::Raw(200, body, ct);
+        }
         Route::OpenApi(None) => return Reply::json(200, openapi::root(&shared.lock().registry)),
         Route::OpenApi(Some((g, v))) => {
             return match openapi::group_version(&shared.lock().registry, &g, &v) {
@@ -276,6 +282,7 @@ fn encode(reply: Reply, accept: &str) -> Response<Body> {
                 serde_json::to_vec(&body).expect("JSON serializes"),
             )))
             .expect("valid response"),
+        Reply::Raw(code, bytes, ct) => builder(code, ct).body(full(bytes)).expect("valid response"),
         Reply::Text(code, text) => builder(code, "text/plain; charset=utf-8")
             .body(full(Bytes::from(text)))
             .expect("valid response"),

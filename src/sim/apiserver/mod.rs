@@ -38,9 +38,13 @@
 //!   recording; a terminating namespace's contents go, and its status conditions
 //!   (NamespaceContentRemaining ...) appear, at once rather than after seconds. No
 //!   other controller runs here (Deployments make no ReplicaSets).
-//! - OpenAPI v3 documents declare only each kind's operations and the `fieldValidation`
-//!   parameter, so kubectl leaves validation to the server, which checks unknown fields
-//!   of custom resources (by their schema) but not of built-in kinds; no OpenAPI v2.
+//! - OpenAPI: `/openapi/v3` serves the documents a real v1.36 server served for the
+//!   built-in groups (recorded, trimmed to the served resources; see [`openapi`]) and
+//!   documents built from CRDs; the URLs' `?hash=` is this server's own. `/openapi/v2`
+//!   is an empty Swagger document (kubectl then validates the reviews on the server).
+//!   Unknown fields of built-in kinds are not rejected (`fieldValidation=Strict` checks
+//!   custom resources only), so `kubectl apply` of a Deployment with a misspelt field
+//!   succeeds here where kube-apiserver refuses it.
 //! - Built-in validation covers only the rules in `defaults::validate` (names, replicas,
 //!   selectors, lease durations, TLS Secrets, events.k8s.io eventTime) and decoding only
 //!   those in `defaults::decode` (base64 Secret data, MicroTime precision).
