@@ -27,9 +27,9 @@
 //!   Secret, ServiceAccount, the access reviews); another kind's protobuf body gets a 415
 //!   (`kubectl create deployment|service`, `kubectl run` fail). Answers are protobuf
 //!   only for those kinds and `Status`; others go as JSON, which clients accept too.
-//! - CEL rules (`x-kubernetes-validations`) are not evaluated (nor is the "some
-//!   validation rules were not checked" cause reported); structural schema checks are,
-//!   through `sim::objects::schema`.
+//! - CEL rules (`x-kubernetes-validations`) are evaluated (`sim::objects::cel`) without
+//!   a cost budget and with the standard CEL library and string extensions, not all of
+//!   Kubernetes' CEL libraries.
 //! - A CRD is Established at once: no Established=False (Installing) phase and no 429
 //!   "storage is (re)initializing" on the first list.
 //! - The garbage collector and namespace controller always run and act on the next

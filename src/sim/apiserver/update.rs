@@ -200,7 +200,7 @@ pub fn commit_update(
     if res.plural == "configmaps" || res.plural == "secrets" {
         check_immutable(&res, old, &new)?;
     }
-    let warnings = admit(&res, &mut new, field_validation(req))?;
+    let warnings = admit(&res, &mut new, Some(old), field_validation(req))?;
     if (res.generation || res.is_custom()) && spec_part(&new) != spec_part(old) {
         new["metadata"]["generation"] =
             json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);

@@ -137,12 +137,13 @@ fn check_namespace_open(inner: &Inner, t: &Target, name: &str) -> Result<(), Api
 pub fn admit(
     res: &Resource,
     obj: &mut Value,
+    old: Option<&Value>,
     fv: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     meta::compact_metadata(obj);
     defaults::decode(res, obj)?;
     defaults::apply(res, obj);
-    let warnings = glue::admit_custom(res, obj, fv)?;
+    let warnings = glue::admit_custom(res, obj, old, fv)?;
     let causes = defaults::validate(res, obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(res, name_of(obj), causes));
@@ -218,7 +219,7 @@ pub fn create_object(
     if res.group == "apiextensions.k8s.io" {
         crd::initial_status(&mut obj);
     }
-    let warnings = admit(&res, &mut obj, field_validation(req))?;
+    let warnings = admit(&res, &mut obj, None, field_validation(req))?;
     if record {
         glue::record_update(&res, None, &mut obj, &req.manager(), None);
     }
