@@ -55,8 +55,9 @@ async fn cluster() -> Cluster {
     Cluster { server, dir, kc }
 }
 
-/// `kubectl create namespace|configmap|secret|serviceaccount` send protobuf bodies (and
-/// ask for protobuf answers); the objects land as a JSON client reads them back.
+/// `kubectl create namespace|configmap|secret|serviceaccount|deployment|service` and
+/// `kubectl run` send protobuf bodies (and ask for protobuf answers); the objects land
+/// as a JSON client reads them back.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_create_sends_protobuf_and_the_objects_are_stored() {
     let c = cluster().await;
@@ -132,6 +133,89 @@ async fn kubectl_create_sends_protobuf_and_the_objects_are_stored() {
         &["get", "namespace", "x", "-o", "jsonpath={.status.phase}"],
     );
     assert_eq!(phase, "Active");
+
+    // Workload generators: decoded from protobuf, answered as JSON.
+    let out = ok(
+        kc,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "-n",
+            "x",
+            "--image=nginx",
+            "--port=80",
+            "--replicas=2",
+        ],
+    );
+    assert_eq!(out.trim(), "deployment.apps/web created");
+    let spec = ok(
+        kc,
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "x",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.strategy.type} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.selector.matchLabels.app}",
+        ],
+    );
+    assert_eq!(spec, "2 RollingUpdate 80 web");
+    let out = ok(
+        kc,
+        &[
+            "create",
+            "service",
+            "clusterip",
+            "web",
+            "-n",
+            "x",
+            "--tcp=80:8080",
+        ],
+    );
+    assert_eq!(out.trim(), "service/web created");
+    let port = ok(
+        kc,
+        &[
+            "get",
+            "service",
+            "web",
+            "-n",
+            "x",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort} {.spec.selector.app}",
+        ],
+    );
+    assert_eq!(port, "8080 web");
+    let out = ok(
+        kc,
+        &[
+            "run",
+            "shell",
+            "-n",
+            "x",
+            "--image=busybox",
+            "--env=A=b",
+            "--",
+            "sleep",
+            "60",
+        ],
+    );
+    assert_eq!(out.trim(), "pod/shell created");
+    let args = ok(
+        kc,
+        &[
+            "get",
+            "pod",
+            "shell",
+            "-n",
+            "x",
+            "-o",
+            "jsonpath={.spec.containers[0].args} {.spec.containers[0].env[0].value}",
+        ],
+    );
+    assert_eq!(args, r#"["sleep","60"] b"#);
 
     // A second create is refused with the real server's words (a protobuf Status).
     let err = refused(kc, &["create", "namespace", "x"]);

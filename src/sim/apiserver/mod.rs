@@ -23,21 +23,10 @@
 //!   access review's `status.reason` says so, where kube-apiserver leaves it empty for a
 //!   cluster admin), SelfSubjectReview names `admin`.
 //! - Protobuf (`application/vnd.kubernetes.protobuf`, see [`protobuf`]) only for the
-//!   kinds kubectl's generator commands send that are mapped there (Namespace, ConfigMap,
-//!   Secret, ServiceAccount, the access reviews); another kind's protobuf body gets a 415
-//!   (`kubectl create deployment|service`, `kubectl run` fail). Answers are protobuf
-//!   only for those kinds and `Status`; others go as JSON, which clients accept too.
-//! - CEL rules (`x-kubernetes-validations`) are evaluated (`sim::objects::cel`) without
-//!   a cost budget and with the standard CEL library and string extensions, not all of
-//!   Kubernetes' CEL libraries.
-//! - A CRD is Established at once: no Established=False (Installing) phase and no 429
-//!   "storage is (re)initializing" on the first list.
-//! - The garbage collector and namespace controller always run and act on the next
-//!   write (kube-controller-manager's work on its own schedule): a Foreground delete
-//!   with no dependents completes instead of staying forever as in the API-server-only
-//!   recording; a terminating namespace's contents go, and its status conditions
-//!   (NamespaceContentRemaining ...) appear, at once rather than after seconds. No
-//!   other controller runs here (Deployments make no ReplicaSets).
+//!   kinds kubectl's generator commands send: Namespace, ConfigMap, Secret,
+//!   ServiceAccount and the access reviews both ways; Deployment, Pod and Service
+//!   bodies decoded (the fields those generators set; a body with other fields, or of
+//!   another kind, gets a 415) and answered as JSON, which clients accept too.
 //! - OpenAPI: `/openapi/v3` serves the documents a real v1.36 server served for the
 //!   built-in groups (recorded, trimmed to the served resources; see [`openapi`]) and
 //!   documents built from CRDs; the URLs' `?hash=` is this server's own. `/openapi/v2`

@@ -5,8 +5,11 @@
 //! Requests are decoded into the JSON the rest of the server works with; answers are
 //! encoded back when the client asks for protobuf first in `Accept`. Only Namespace,
 //! ConfigMap, Secret, ServiceAccount, SelfSubjectAccessReview, SelfSubjectRulesReview
-//! (and `Status`) are mapped, field by field, through `k8s-pb`'s generated
-//! types; any other kind in a protobuf body is a 415, and any other answer goes as JSON.
+//! (and `Status`) are mapped both ways, field by field, through `k8s-pb`'s generated
+//! types; Deployment, Pod and Service bodies are decoded ([`workloads`]) and answered
+//! as JSON; any other kind in a protobuf body is a 415, and any other answer goes as JSON.
+mod workloads;
+
 use super::status::ApiError;
 use base64::Engine;
 use k8s_pb::api::authorization::v1 as authz;
@@ -63,6 +66,11 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("v1", "ServiceAccount") => {
             service_account_json(&core::ServiceAccount::decode(&raw[..]).map_err(bad)?)
         }
+        ("apps/v1", "Deployment") => workloads::deployment(
+            &k8s_pb::api::apps::v1::Deployment::decode(&raw[..]).map_err(bad)?,
+        )?,
+        ("v1", "Pod") => workloads::pod(&core::Pod::decode(&raw[..]).map_err(bad)?)?,
+        ("v1", "Service") => workloads::service(&core::Service::decode(&raw[..]).map_err(bad)?)?,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
             ssar_json(&authz::SelfSubjectAccessReview::decode(&raw[..]).map_err(bad)?)
         }
@@ -188,9 +196,16 @@ fn json_string_map(m: &BTreeMap<String, String>) -> Value {
     Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
+/// Go's zero time (year 1, or the epoch) is no time: `omitempty` leaves it out of JSON.
+const GO_ZERO_TIME: i64 = -62_135_596_800;
+
 fn time_json(t: &Option<meta::Time>) -> Value {
     let Some(t) = t else { return Value::Null };
-    match jiff::Timestamp::from_second(t.seconds.unwrap_or(0)) {
+    let seconds = t.seconds.unwrap_or(0);
+    if seconds == 0 || seconds == GO_ZERO_TIME {
+        return Value::Null;
+    }
+    match jiff::Timestamp::from_second(seconds) {
         Ok(ts) => json!(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
         Err(_) => Value::Null,
     }
@@ -214,7 +229,7 @@ fn meta_json(m: &Option<meta::ObjectMeta>) -> Value {
     put(&mut o, "namespace", opt(&m.namespace));
     put(&mut o, "uid", opt(&m.uid));
     put(&mut o, "resourceVersion", opt(&m.resource_version));
-    put(&mut o, "generation", opt(&m.generation));
+    put(&mut o, "generation", opt(&m.generation.filter(|g| *g != 0)));
     put(
         &mut o,
         "creationTimestamp",
@@ -625,7 +640,7 @@ mod tests {
         let unknown = Unknown {
             type_meta: Some(TypeMeta {
                 api_version: Some("apps/v1".into()),
-                kind: Some("Deployment".into()),
+                kind: Some("StatefulSet".into()),
             }),
             raw: Some(vec![]),
             ..Default::default()
