@@ -5,6 +5,7 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
+use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -433,5 +434,75 @@ async fn server_side_dry_run_refuses_invalid_rollouts_and_templates_naming_the_f
         &["get", "rollouts,analysistemplates", "-A", "-o", "name"],
     );
     assert_eq!(listed.trim(), "", "{listed}");
+    c.server.shutdown().await;
+}
+
+/// The recording carries Go's wrapper objects (`SchemaProps`, ...) around the OpenAPI
+/// fields; lifting their contents gives the document as OpenAPI.
+fn unwrap_go_fields(v: Value) -> Value {
+    const WRAPPERS: &[&str] = &[
+        "ArbitraryKeys",
+        "SchemaProps",
+        "SwaggerSchemaProps",
+        "Extensions",
+        "ParameterProps",
+        "MediaTypeProps",
+        "OperationProps",
+        "RequestBodyProps",
+    ];
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, x) in m {
+                match unwrap_go_fields(x) {
+                    Value::Object(inner) if WRAPPERS.contains(&k.as_str()) => out.extend(inner),
+                    _ if WRAPPERS.contains(&k.as_str()) => {}
+                    x => {
+                        out.insert(k, x);
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(unwrap_go_fields).collect()),
+        other => other,
+    }
+}
+
+/// The OpenAPI v3 document of a CRD's group is the one kube-apiserver v1.36 published
+/// for the same CRD (Gateway API's HTTPRoute), but for the group-version-kinds listed
+/// on DeleteOptions (there: every group that server served).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crd_openapi_document_is_the_one_kube_apiserver_publishes() {
+    use std::io::Read;
+    let c = cluster().await;
+    apply_crds(&c.kc);
+    let index: Value = serde_json::from_str(&ok(&c.kc, &["get", "--raw", "/openapi/v3"])).unwrap();
+    let url = index["paths"]["apis/gateway.networking.k8s.io/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with("/openapi/v3/apis/gateway.networking.k8s.io/v1?hash="),
+        "{url}"
+    );
+    let mut ours: Value = serde_json::from_str(&ok(&c.kc, &["get", "--raw", &url])).unwrap();
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/openapi-v3/apis_gateway.networking.k8s.io_v1.json.gz"
+    ))
+    .unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut recorded = unwrap_go_fields(serde_json::from_str(&text).unwrap());
+    let gvks = "/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions/x-kubernetes-group-version-kind";
+    for doc in [&mut ours, &mut recorded] {
+        *doc.pointer_mut(gvks).unwrap() = Value::Null;
+    }
+    assert_eq!(ours["paths"], recorded["paths"]);
+    assert_eq!(ours["components"], recorded["components"]);
+    assert_eq!(ours["info"], recorded["info"]);
     c.server.shutdown().await;
 }

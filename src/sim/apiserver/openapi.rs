@@ -268,6 +268,7 @@ fn schema_name(group: &str, version: &str, kind: &str) -> String {
 /// `portcullisDev_v1alpha1` (tags).
 fn op_names(group: &str, version: &str) -> (String, String) {
     let words: Vec<String> = group
+        .trim_end_matches(".k8s.io")
         .split(['.', '-'])
         .map(|w| {
             let mut c = w.chars();
@@ -319,6 +320,9 @@ fn custom(group: &str, version: &str, resources: &[&Resource]) -> Value {
             if !namespaced {
                 text = text.replace("Namespaced", "");
             }
+            if r.kind.starts_with(['A', 'E', 'I', 'O', 'U']) {
+                text = text.replace(&format!(" a {}", r.kind), &format!(" an {}", r.kind));
+            }
             let mut item: Value = serde_json::from_str(&text).unwrap_or_default();
             adapt_operations(&mut item, group, version, &r.kind, namespaced);
             item
@@ -339,6 +343,18 @@ fn custom(group: &str, version: &str, resources: &[&Resource]) -> Value {
             && let Some(item) = apps.doc["paths"].get("/apis/apps/v1/deployments")
         {
             paths.insert(format!("{base}/{}", r.plural), rename(item, true));
+        }
+        let collection = if r.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", r.plural)
+        } else {
+            format!("{base}/{}", r.plural)
+        };
+        let list_params = paths[&collection]["get"]["parameters"].clone();
+        for (path, item) in paths.iter_mut() {
+            if path.contains(&format!("/{}", r.plural)) {
+                let read = path.contains("{name}");
+                custom_resource_operations(item, *path == collection, read, &list_params);
+            }
         }
         schemas.insert(name.clone(), kind_schema(r, group, version));
         schemas.insert(format!("{name}List"), list_schema(r, group, version, &name));
@@ -409,6 +425,59 @@ fn adapt_operations(item: &mut Value, group: &str, version: &str, kind: &str, na
     }
     if !namespaced && let Some(Value::Array(params)) = ops.get_mut("parameters") {
         params.retain(|p| p["name"] != "namespace");
+    }
+}
+
+/// What a custom resource's operations lack or have unlike a built-in one's: no
+/// protobuf or watch-stream media types (watching is `?watch=` on the list), request
+/// bodies as JSON or YAML, no 201 for PATCH, `resourceVersion` on a read, and a
+/// collection DELETE that takes the list's parameters and no body.
+fn custom_resource_operations(item: &mut Value, collection: bool, one: bool, list_params: &Value) {
+    let Some(ops) = item.as_object_mut() else {
+        return;
+    };
+    for (method, op) in ops.iter_mut() {
+        let Some(op) = op.as_object_mut() else {
+            continue;
+        };
+        if let Some(Value::Object(responses)) = op.get_mut("responses") {
+            if method == "patch" {
+                responses.remove("201");
+            }
+            for r in responses.values_mut() {
+                if let Some(Value::Object(content)) = r.get_mut("content") {
+                    content.retain(|t, _| !t.contains("protobuf") && !t.contains("stream=watch"));
+                }
+            }
+        }
+        if let Some(Value::Object(content)) =
+            op.get_mut("requestBody").and_then(|b| b.get_mut("content"))
+            && let Some(any) = content.remove("*/*")
+        {
+            content.insert("application/json".into(), any.clone());
+            content.insert("application/yaml".into(), any);
+        }
+        if let Some(Value::String(d)) = op.get_mut("description") {
+            *d = d.replace("list or watch objects", "list objects");
+        }
+        let params = op.entry("parameters").or_insert_with(|| json!([]));
+        if method == "get" && one {
+            let rv = list_params
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == "resourceVersion"));
+            if let (Some(rv), Value::Array(ps)) = (rv, &mut *params)
+                && !ps.iter().any(|p| p["name"] == "resourceVersion")
+            {
+                ps.push(rv.clone());
+            }
+        }
+        if method == "delete" && collection {
+            *params = list_params.clone();
+            op.remove("requestBody");
+        }
+        if op.get("parameters").is_some_and(|p| p == &json!([])) {
+            op.remove("parameters");
+        }
     }
 }
 
