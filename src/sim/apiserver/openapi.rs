@@ -559,7 +559,7 @@ mod tests {
         );
         assert_eq!(
             op_names("gateway.networking.k8s.io", "v1").0,
-            "GatewayNetworkingK8sIoV1"
+            "GatewayNetworkingV1"
         );
     }
 
