@@ -339,6 +339,27 @@ async fn kubectl_apply_with_default_validation_creates_and_updates_the_examples(
         again.contains("deployment.apps/auth-api unchanged"),
         "{again}"
     );
+
+    // A misspelt field of a built-in kind is refused, as kube-apiserver's strict
+    // decoding refuses it (kubectl asks for fieldValidation=Strict).
+    let typo = c.dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: typo\nspec:\n  \
+         selector:\n    matchLabels: {app: typo}\n  template:\n    metadata:\n      \
+         labels: {app: typo}\n    spec:\n      containers:\n      - name: web\n        \
+         image: nginx\n        imagePullPolcy: Always\n",
+    )
+    .unwrap();
+    let err = refused(kc, &["apply", "-f", typo.to_str().unwrap()]);
+    assert!(
+        err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.template.spec.containers[0].imagePullPolcy""#),
+        "{err}"
+    );
+    ok(
+        kc,
+        &["apply", "--validate=false", "-f", typo.to_str().unwrap()],
+    );
     c.server.shutdown().await;
 }
 

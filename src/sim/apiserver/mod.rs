@@ -31,9 +31,9 @@
 //!   built-in groups (recorded, trimmed to the served resources; see [`openapi`]) and
 //!   documents built from CRDs; the URLs' `?hash=` is this server's own. `/openapi/v2`
 //!   is an empty Swagger document (kubectl then validates the reviews on the server).
-//!   Unknown fields of built-in kinds are not rejected (`fieldValidation=Strict` checks
-//!   custom resources only), so `kubectl apply` of a Deployment with a misspelt field
-//!   succeeds here where kube-apiserver refuses it.
+//!   Fields a built-in kind's recorded schema does not declare are refused under
+//!   `fieldValidation=Strict` (kubectl's default) and warned about otherwise, but kept
+//!   where kube-apiserver drops them.
 //! - Built-in validation covers only the rules in `defaults::validate` (names, replicas,
 //!   selectors, lease durations, TLS Secrets, events.k8s.io eventTime) and decoding only
 //!   those in `defaults::decode` (base64 Secret data, MicroTime precision).

@@ -123,6 +123,24 @@ fn all_schemas() -> &'static Map<String, Value> {
     })
 }
 
+/// Every schema of the recorded built-in documents, for resolving `$ref`s.
+pub fn components() -> &'static Map<String, Value> {
+    all_schemas()
+}
+
+/// The recorded schema of a built-in kind (the component whose
+/// `x-kubernetes-group-version-kind` names it).
+pub fn built_in_kind(group: &str, version: &str, kind: &str) -> Option<&'static Value> {
+    all_schemas().values().find(|s| {
+        s.get("x-kubernetes-group-version-kind")
+            .and_then(Value::as_array)
+            .is_some_and(|gvks| {
+                gvks.iter()
+                    .any(|g| g["group"] == group && g["version"] == version && g["kind"] == kind)
+            })
+    })
+}
+
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
         format!("api/{version}")

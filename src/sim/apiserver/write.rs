@@ -4,11 +4,13 @@ use super::defaults;
 use super::http::{Reply, Request};
 use super::meta::{self, name_of, str_at};
 use super::objects_glue::{self as glue, FieldValidation};
+use super::openapi;
 use super::resources::Resource;
 use super::routes::Target;
 use super::state::Inner;
 use super::status::ApiError;
 use super::store::ObjKey;
+use crate::sim::objects::unknown_fields::unknown_fields;
 use serde_json::{Value, json};
 
 /// Bodies must be JSON (or YAML for apply); a 415 makes client-go fall back from protobuf.
@@ -133,6 +135,35 @@ fn check_namespace_open(inner: &Inner, t: &Target, name: &str) -> Result<(), Api
     }
 }
 
+/// Fields of a built-in kind its OpenAPI schema does not declare: a 400 under
+/// `fieldValidation=Strict` (kube-apiserver's strict decoding error), else warnings.
+/// Unlike kube-apiserver, which drops them, they are kept.
+fn unknown_built_in_fields(
+    res: &Resource,
+    obj: &Value,
+    fv: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    if res.is_custom() || fv == FieldValidation::Ignore {
+        return Ok(vec![]);
+    }
+    let Some(schema) = openapi::built_in_kind(&res.group, &res.version, &res.kind) else {
+        return Ok(vec![]);
+    };
+    let unknown: Vec<String> = unknown_fields(schema, openapi::components(), obj)
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    if fv == FieldValidation::Strict && !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            unknown.join(", "),
+            kind = res.kind,
+            v = res.version
+        )));
+    }
+    Ok(unknown)
+}
+
 /// Defaults plus schema (custom) or built-in validation. Returns warnings.
 pub fn admit(
     res: &Resource,
@@ -141,9 +172,10 @@ pub fn admit(
     fv: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     meta::compact_metadata(obj);
+    let mut warnings = unknown_built_in_fields(res, obj, fv)?;
     defaults::decode(res, obj)?;
     defaults::apply(res, obj);
-    let warnings = glue::admit_custom(res, obj, old, fv)?;
+    warnings.extend(glue::admit_custom(res, obj, old, fv)?);
     let causes = defaults::validate(res, obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(res, name_of(obj), causes));

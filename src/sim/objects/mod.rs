@@ -32,6 +32,7 @@ pub mod schema;
 pub mod strategic;
 mod typecheck;
 pub mod types;
+pub mod unknown_fields;
 mod validation;
 mod walk;
 
