@@ -226,8 +226,9 @@ async fn kubectl_create_sends_protobuf_and_the_objects_are_stored() {
     c.server.shutdown().await;
 }
 
-/// `kubectl auth can-i` (SelfSubjectAccessReview) and `--list` (SelfSubjectRulesReview):
-/// everything is allowed, and the review says why.
+/// `kubectl auth can-i` (SelfSubjectAccessReview), `--list` (SelfSubjectRulesReview)
+/// and `kubectl auth whoami` (SelfSubjectReview), all in protobuf: everything is
+/// allowed, and the review says why.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_auth_can_i_is_always_yes() {
     let c = cluster().await;
@@ -251,6 +252,8 @@ async fn kubectl_auth_can_i_is_always_yes() {
         .trim(),
         "yes"
     );
+    let me = ok(kc, &["auth", "whoami"]);
+    assert!(me.contains("admin"), "{me}");
     let list = ok(kc, &["auth", "can-i", "--list"]);
     assert!(list.contains("*.*"), "{list}");
     let review = c.dir.path().join("review.yaml");

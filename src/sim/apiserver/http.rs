@@ -143,12 +143,15 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> Response<
     };
     let mut content_type = header(header::CONTENT_TYPE);
     let accept = header(header::ACCEPT);
+    // A kind not mapped from protobuf goes on as it came: a resource this server does
+    // not serve answers 404 as with JSON, a served one 415 (`check_body_type`).
     let body = if protobuf::is_protobuf(&content_type) {
         match protobuf::decode(&body) {
             Ok(obj) => {
                 content_type = "application/json".into();
                 Bytes::from(serde_json::to_vec(&obj).expect("JSON serializes"))
             }
+            Err(e) if e.code == 415 => body,
             Err(e) => return encode(Reply::from(e), &accept),
         }
     } else {

@@ -24,9 +24,10 @@
 //!   cluster admin), SelfSubjectReview names `admin`.
 //! - Protobuf (`application/vnd.kubernetes.protobuf`, see [`protobuf`]) only for the
 //!   kinds kubectl's generator commands send: Namespace, ConfigMap, Secret,
-//!   ServiceAccount and the access reviews both ways; Deployment, Pod and Service
-//!   bodies decoded (the fields those generators set; a body with other fields, or of
-//!   another kind, gets a 415) and answered as JSON, which clients accept too.
+//!   ServiceAccount, the access reviews and SelfSubjectReview both ways; Deployment,
+//!   Pod and Service bodies decoded (the fields those generators set; a body with other
+//!   fields, or of another served kind, gets a 415) and answered as JSON, which
+//!   clients accept too.
 //! - OpenAPI: `/openapi/v3` serves the documents a real v1.36 server served for the
 //!   built-in groups (recorded, trimmed to the served resources; see [`openapi`]) and
 //!   documents built from CRDs; the URLs' `?hash=` is this server's own. `/openapi/v2`

@@ -4,14 +4,15 @@
 //!
 //! Requests are decoded into the JSON the rest of the server works with; answers are
 //! encoded back when the client asks for protobuf first in `Accept`. Only Namespace,
-//! ConfigMap, Secret, ServiceAccount, SelfSubjectAccessReview, SelfSubjectRulesReview
-//! (and `Status`) are mapped both ways, field by field, through `k8s-pb`'s generated
+//! ConfigMap, Secret, ServiceAccount, SelfSubjectAccessReview, SelfSubjectRulesReview,
+//! SelfSubjectReview (and `Status`) are mapped both ways, field by field, through `k8s-pb`'s generated
 //! types; Deployment, Pod and Service bodies are decoded ([`workloads`]) and answered
 //! as JSON; any other kind in a protobuf body is a 415, and any other answer goes as JSON.
 mod workloads;
 
 use super::status::ApiError;
 use base64::Engine;
+use k8s_pb::api::authentication::v1 as authn;
 use k8s_pb::api::authorization::v1 as authz;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
@@ -74,6 +75,10 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
             ssar_json(&authz::SelfSubjectAccessReview::decode(&raw[..]).map_err(bad)?)
         }
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            let r = authn::SelfSubjectReview::decode(&raw[..]).map_err(bad)?;
+            json!({"metadata": meta_json(&r.metadata)})
+        }
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
             ssrr_json(&authz::SelfSubjectRulesReview::decode(&raw[..]).map_err(bad)?)
         }
@@ -97,6 +102,7 @@ pub fn encode(obj: &Value) -> Option<Vec<u8>> {
         ("v1", "ServiceAccount") => service_account_pb(obj).encode_to_vec(),
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => ssar_pb(obj).encode_to_vec(),
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => ssrr_pb(obj).encode_to_vec(),
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => ssr_pb(obj).encode_to_vec(),
         _ => return None,
     };
     let unknown = Unknown {
@@ -570,6 +576,39 @@ fn ssar_pb(obj: &Value) -> authz::SelfSubjectAccessReview {
             denied: b(st, "denied"),
             reason: s(st, "reason"),
             evaluation_error: s(st, "evaluationError"),
+        }),
+    }
+}
+
+fn ssr_pb(obj: &Value) -> authn::SelfSubjectReview {
+    let u = &obj["status"]["userInfo"];
+    authn::SelfSubjectReview {
+        metadata: meta_pb(obj),
+        status: Some(authn::SelfSubjectReviewStatus {
+            user_info: Some(authn::UserInfo {
+                username: s(u, "username"),
+                uid: s(u, "uid"),
+                groups: strings(u, "groups"),
+                extra: u
+                    .get("extra")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| {
+                                let items = v
+                                    .as_array()
+                                    .map(|a| {
+                                        a.iter()
+                                            .filter_map(|x| x.as_str().map(String::from))
+                                            .collect()
+                                    })
+                                    .unwrap_or_default();
+                                (k.clone(), authn::ExtraValue { items })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
         }),
     }
 }
