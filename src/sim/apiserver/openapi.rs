@@ -131,14 +131,28 @@ pub fn components() -> &'static Map<String, Value> {
 /// The recorded schema of a built-in kind (the component whose
 /// `x-kubernetes-group-version-kind` names it).
 pub fn built_in_kind(group: &str, version: &str, kind: &str) -> Option<&'static Value> {
-    all_schemas().values().find(|s| {
-        s.get("x-kubernetes-group-version-kind")
-            .and_then(Value::as_array)
-            .is_some_and(|gvks| {
-                gvks.iter()
-                    .any(|g| g["group"] == group && g["version"] == version && g["kind"] == kind)
-            })
-    })
+    type ByKind = std::collections::HashMap<(String, String, String), &'static Value>;
+    static KINDS: OnceLock<ByKind> = OnceLock::new();
+    let kinds = KINDS.get_or_init(|| {
+        let mut kinds = ByKind::new();
+        for s in all_schemas().values() {
+            for g in s
+                .get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let part = |k: &str| g[k].as_str().unwrap_or("").to_string();
+                kinds
+                    .entry((part("group"), part("version"), part("kind")))
+                    .or_insert(s);
+            }
+        }
+        kinds
+    });
+    kinds
+        .get(&(group.to_string(), version.to_string(), kind.to_string()))
+        .copied()
 }
 
 fn gv_path(group: &str, version: &str) -> String {
