@@ -378,6 +378,38 @@ mod tests {
     }
 
     #[test]
+    fn field_path_reason_and_message_expression_shape_the_cause() {
+        let schema = json!({"type": "object", "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
+            "x-kubernetes-validations": [
+                {"rule": "self.min <= self.max", "fieldPath": ".max", "reason": "FieldValueForbidden",
+                 "messageExpression": "'max ' + string(self.max) + ' is below min ' + string(self.min)"},
+                {"rule": "self.max < 100"}]});
+        let causes = check(
+            &schema,
+            &json!({"spec": {"min": 5, "max": 200}})["spec"],
+            None,
+        );
+        assert_eq!(
+            causes,
+            vec![SchemaCause {
+                reason: "FieldValueInvalid".into(),
+                field: "<nil>".into(),
+                message: "Invalid value: failed rule: self.max < 100".into()
+            }]
+        );
+        let spec = json!({"type": "object", "properties": {"spec": schema}});
+        let causes = check(&spec, &json!({"spec": {"min": 5, "max": 2}}), None);
+        assert_eq!(
+            causes,
+            vec![SchemaCause {
+                reason: "FieldValueForbidden".into(),
+                field: "spec.max".into(),
+                message: "Forbidden: max 2 is below min 5".into()
+            }]
+        );
+    }
+
+    #[test]
     fn gateway_api_style_rules_evaluate() {
         let schema = json!({"type": "object", "properties": {
             "type": {"type": "string"}, "value": {"type": "string"}},
