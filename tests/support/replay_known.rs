@@ -12,14 +12,7 @@ fn add(map: &mut Excused, scenario: &'static str, indices: &[usize], reason: &'s
 
 /// Exchanges that differ only as a consequence of an earlier known difference.
 pub fn needs_objects() -> Excused {
-    let mut m = Excused::new();
-    add(
-        &mut m,
-        "07-crd",
-        &[16, 25],
-        "follows from duplicate JSON fields not being detected: the Widget #14 should have refused was stored",
-    );
-    m
+    Excused::new()
 }
 
 /// Lasting differences from kube-apiserver (the module docs of `sim::apiserver` list them).
@@ -72,12 +65,6 @@ pub fn known_differences() -> Excused {
         "07-crd",
         &[5],
         "no 429 'storage is (re)initializing' on the first list of a new CRD",
-    );
-    add(
-        &mut m,
-        "07-crd",
-        &[14],
-        "duplicate JSON fields are not detected (serde_json keeps the last one)",
     );
     add(
         &mut m,

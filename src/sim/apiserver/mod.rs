@@ -38,7 +38,8 @@
 //! - Built-in validation covers only the rules in `defaults::validate` (names, replicas,
 //!   selectors, lease durations, TLS Secrets, events.k8s.io eventTime) and decoding only
 //!   those in `defaults::decode` (base64 Secret data, MicroTime precision).
-//! - Duplicate JSON fields are not detected (the last one wins); apply bodies are YAML
+//! - Duplicate JSON fields of a POST or PUT are reported (`duplicate field`), but not in
+//!   patches (the last one wins); apply bodies are YAML
 //!   1.2 (`y` is a string, not `true`); error texts for malformed JSON, YAML and continue
 //!   tokens come from Rust parsers, not Go's.
 //! - Deleting a CRD removes its objects at once (no customresourcecleanup finalizer);

@@ -10,15 +10,26 @@ use super::scale;
 use super::state::Inner;
 use super::status::{ApiError, Cause};
 use super::write::{
-    admit, check_body_type, check_kind, check_namespace, dry_run, field_validation, parse_object,
+    admit, check_body_type, check_kind, check_namespace, dry_run, duplicates, field_validation,
+    parse_object, with_warnings,
 };
 use serde_json::{Value, json};
 
 pub fn update(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiError> {
+    check_body_type(req)?;
+    let body = parse_object(&t.resource, &req.body)?;
+    let duplicated = duplicates(&t.resource, req)?;
+    with_warnings(replace(inner, t, req, body), duplicated)
+}
+
+fn replace(
+    inner: &mut Inner,
+    t: &Target,
+    req: &Request,
+    mut body: Value,
+) -> Result<Reply, ApiError> {
     let res = t.resource.clone();
     let url_name = t.name.clone().unwrap_or_default();
-    check_body_type(req)?;
-    let mut body = parse_object(&res, &req.body)?;
     if t.subresource.as_deref() == Some("scale") {
         return scale::update(inner, t, req, body);
     }

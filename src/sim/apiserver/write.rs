@@ -10,6 +10,7 @@ use super::routes::Target;
 use super::state::Inner;
 use super::status::ApiError;
 use super::store::ObjKey;
+use crate::sim::objects::duplicates::duplicate_fields;
 use crate::sim::objects::unknown_fields::unknown_fields;
 use serde_json::{Value, json};
 
@@ -189,7 +190,42 @@ pub fn admit(
 pub fn create(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiError> {
     check_body_type(req)?;
     let obj = parse_object(&t.resource, &req.body)?;
-    create_object(inner, t, req, obj, true)
+    let duplicated = duplicates(&t.resource, req)?;
+    with_warnings(create_object(inner, t, req, obj, true), duplicated)
+}
+
+/// Fields a JSON body gives twice: a 400 under `fieldValidation=Strict`
+/// (kube-apiserver's strict decoding error), else warnings.
+pub fn duplicates(res: &Resource, req: &Request) -> Result<Vec<String>, ApiError> {
+    let fv = field_validation(req);
+    if fv == FieldValidation::Ignore || !req.content_type.contains("json") {
+        return Ok(vec![]);
+    }
+    let found: Vec<String> = duplicate_fields(&req.body)
+        .iter()
+        .map(|p| format!("duplicate field \"{p}\""))
+        .collect();
+    if fv == FieldValidation::Strict && !found.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            found.join(", "),
+            kind = res.kind,
+            v = res.version
+        )));
+    }
+    Ok(found)
+}
+
+/// `reply` with `first` ahead of its own warnings.
+pub fn with_warnings(
+    reply: Result<Reply, ApiError>,
+    first: Vec<String>,
+) -> Result<Reply, ApiError> {
+    let mut reply = reply?;
+    if let Reply::Json { warnings, .. } = &mut reply {
+        warnings.splice(0..0, first);
+    }
+    Ok(reply)
 }
 
 /// Stores a new object (`record` = record managedFields as an Update; SSA already did).

@@ -26,6 +26,7 @@
 pub mod apply;
 pub mod builtin_types;
 pub mod cel;
+pub mod duplicates;
 pub mod fieldset;
 mod managed;
 pub mod schema;
