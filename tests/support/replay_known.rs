@@ -12,14 +12,7 @@ fn add(map: &mut Excused, scenario: &'static str, indices: &[usize], reason: &'s
 
 /// Exchanges that differ only as a consequence of an earlier known difference.
 pub fn needs_objects() -> Excused {
-    let mut m = Excused::new();
-    add(
-        &mut m,
-        "07-crd",
-        &[16, 24, 25],
-        "follows from CEL not being evaluated: the Widget update #20 should have rejected was stored",
-    );
-    m
+    Excused::new()
 }
 
 /// Lasting differences from kube-apiserver (the module docs of `sim::apiserver` list them).
@@ -76,18 +69,6 @@ pub fn known_differences() -> Excused {
     add(
         &mut m,
         "07-crd",
-        &[10, 20],
-        "CEL rules (x-kubernetes-validations) are not evaluated",
-    );
-    add(
-        &mut m,
-        "07-crd",
-        &[14],
-        "duplicate JSON fields are not detected (serde_json keeps the last one)",
-    );
-    add(
-        &mut m,
-        "07-crd",
         &[22],
         "apply bodies are YAML 1.2 (serde-saphyr): `y` stays a string where Go's YAML 1.1 makes it true",
     );
@@ -102,6 +83,12 @@ pub fn known_differences() -> Excused {
         "11-errors-auth",
         &[1, 2, 3, 4],
         "no authentication or authorization: every request acts as a cluster admin",
+    );
+    add(
+        &mut m,
+        "11-errors-auth",
+        &[8],
+        "a SelfSubjectAccessReview's status.reason says this server has no authorization",
     );
     add(
         &mut m,

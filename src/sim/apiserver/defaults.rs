@@ -68,7 +68,8 @@ pub fn apply(res: &Resource, obj: &mut Value) {
             let spec = &mut obj["spec"];
             default(spec, "replicas", json!(1));
             if res.plural == "deployments" {
-                default(spec, "strategy", json!({"type": "RollingUpdate"}));
+                default(spec, "strategy", json!({}));
+                default(&mut spec["strategy"], "type", json!("RollingUpdate"));
                 if spec["strategy"]["type"] == "RollingUpdate" {
                     default(&mut spec["strategy"], "rollingUpdate", json!({}));
                     default(

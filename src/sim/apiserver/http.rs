@@ -3,7 +3,7 @@
 use super::routes::{self, Query, Route, Unrouted};
 use super::state::Shared;
 use super::status::ApiError;
-use super::{delete, discovery, openapi, patch, read, reviews, update, watch, write};
+use super::{delete, discovery, openapi, patch, protobuf, read, reviews, update, watch, write};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Response, StatusCode, header};
@@ -67,6 +67,8 @@ pub enum Reply {
     Text(u16, String),
     /// JSON with a media type of its own (aggregated discovery).
     Typed(u16, Value, &'static str),
+    /// Bytes already encoded, with their media type.
+    Raw(u16, Bytes, &'static str),
     Watch(mpsc::Receiver<Bytes>),
 }
 
@@ -139,17 +141,32 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> Response<
             );
         }
     };
+    let mut content_type = header(header::CONTENT_TYPE);
+    let accept = header(header::ACCEPT);
+    // A kind not mapped from protobuf goes on as it came: a resource this server does
+    // not serve answers 404 as with JSON, a served one 415 (`check_body_type`).
+    let body = if protobuf::is_protobuf(&content_type) {
+        match protobuf::decode(&body) {
+            Ok(obj) => {
+                content_type = "application/json".into();
+                Bytes::from(serde_json::to_vec(&obj).expect("JSON serializes"))
+            }
+            Err(e) if e.code == 415 => body,
+            Err(e) => return encode(Reply::from(e), &accept),
+        }
+    } else {
+        body
+    };
     let request = Request {
         method: parts.method.clone(),
         path: parts.uri.path().to_string(),
         query: Query::parse(parts.uri.query()),
-        content_type: header(header::CONTENT_TYPE),
-        accept: header(header::ACCEPT),
+        content_type,
+        accept: accept.clone(),
         user_agent: header(header::USER_AGENT),
         host: header(header::HOST),
         body,
     };
-    let accept = request.accept.clone();
     let reply = dispatch(&shared, request).await;
     encode(reply, &accept)
 }
@@ -176,6 +193,10 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
         Route::Group(g) => return Reply::json(200, discovery::group(&shared.lock().registry, &g)),
         Route::GroupVersion(g, v) => {
             return Reply::json(200, discovery::resources(&shared.lock().registry, &g, &v));
+        }
+        Route::OpenApiV2 => {
+            let (ct, body) = openapi::v2(&req.accept);
+            return Reply::Raw(200, body, ct);
         }
         Route::OpenApi(None) => return Reply::json(200, openapi::root(&shared.lock().registry)),
         Route::OpenApi(Some((g, v))) => {
@@ -234,7 +255,12 @@ fn encode(reply: Reply, accept: &str) -> Response<Body> {
             body,
             warnings,
         } => {
-            let (ct, bytes) = if wants_yaml(accept) {
+            let pb = protobuf::wanted(accept)
+                .then(|| protobuf::encode(&body))
+                .flatten();
+            let (ct, bytes) = if let Some(pb) = pb {
+                (protobuf::MEDIA, pb)
+            } else if wants_yaml(accept) {
                 (
                     "application/yaml",
                     serde_saphyr::to_string(&body)
@@ -259,6 +285,7 @@ fn encode(reply: Reply, accept: &str) -> Response<Body> {
                 serde_json::to_vec(&body).expect("JSON serializes"),
             )))
             .expect("valid response"),
+        Reply::Raw(code, bytes, ct) => builder(code, ct).body(full(bytes)).expect("valid response"),
         Reply::Text(code, text) => builder(code, "text/plain; charset=utf-8")
             .body(full(Bytes::from(text)))
             .expect("valid response"),

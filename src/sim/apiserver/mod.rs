@@ -19,29 +19,27 @@
 //! Each is deliberate for a test double, or not needed by the operator, the CLI or kubectl.
 //! - No authentication or authorization: every request acts as a cluster admin, so the
 //!   401/403 answers of transcript 11 (anonymous, bad token, unprivileged user) are not
-//!   reproduced; SelfSubjectAccessReview always allows, SelfSubjectReview names `admin`.
-//! - JSON and YAML only: protobuf request bodies get a 415, so kubectl's typed generator
-//!   commands (`kubectl create configmap|secret|deployment ...`, `kubectl run`,
-//!   `kubectl auth can-i`) fail; `kubectl apply`, `get`, `describe`, `patch`, `scale`,
-//!   `delete`, `wait` and `get -w` work.
-//! - CEL rules (`x-kubernetes-validations`) are not evaluated (nor is the "some
-//!   validation rules were not checked" cause reported); structural schema checks are,
-//!   through `sim::objects::schema`.
-//! - A CRD is Established at once: no Established=False (Installing) phase and no 429
-//!   "storage is (re)initializing" on the first list.
-//! - The garbage collector and namespace controller always run and act on the next
-//!   write (kube-controller-manager's work on its own schedule): a Foreground delete
-//!   with no dependents completes instead of staying forever as in the API-server-only
-//!   recording; a terminating namespace's contents go, and its status conditions
-//!   (NamespaceContentRemaining ...) appear, at once rather than after seconds. No
-//!   other controller runs here (Deployments make no ReplicaSets).
-//! - OpenAPI v3 documents declare only each kind's operations and the `fieldValidation`
-//!   parameter, so kubectl leaves validation to the server, which checks unknown fields
-//!   of custom resources (by their schema) but not of built-in kinds; no OpenAPI v2.
+//!   reproduced; SelfSubjectAccessReview and SelfSubjectRulesReview always allow (the
+//!   access review's `status.reason` says so, where kube-apiserver leaves it empty for a
+//!   cluster admin), SelfSubjectReview names `admin`.
+//! - Protobuf (`application/vnd.kubernetes.protobuf`, see [`protobuf`]) only for the
+//!   kinds kubectl's generator commands send: Namespace, ConfigMap, Secret,
+//!   ServiceAccount, the access reviews and SelfSubjectReview both ways; Deployment,
+//!   Pod and Service bodies decoded (the fields those generators set; a body with other
+//!   fields, or of another served kind, gets a 415) and answered as JSON, which
+//!   clients accept too.
+//! - OpenAPI: `/openapi/v3` serves the documents a real v1.36 server served for the
+//!   built-in groups (recorded, trimmed to the served resources; see [`openapi`]) and
+//!   documents built from CRDs; the URLs' `?hash=` is this server's own. `/openapi/v2`
+//!   is an empty Swagger document (kubectl then validates the reviews on the server).
+//!   Fields a built-in kind's recorded schema does not declare are refused under
+//!   `fieldValidation=Strict` (kubectl's default) and warned about otherwise, but kept
+//!   where kube-apiserver drops them.
 //! - Built-in validation covers only the rules in `defaults::validate` (names, replicas,
 //!   selectors, lease durations, TLS Secrets, events.k8s.io eventTime) and decoding only
 //!   those in `defaults::decode` (base64 Secret data, MicroTime precision).
-//! - Duplicate JSON fields are not detected (the last one wins); apply bodies are YAML
+//! - Duplicate JSON fields of a POST or PUT are reported (`duplicate field`), but not in
+//!   patches (the last one wins); apply bodies are YAML
 //!   1.2 (`y` is a string, not `true`); error texts for malformed JSON, YAML and continue
 //!   tokens come from Rust parsers, not Go's.
 //! - Deleting a CRD removes its objects at once (no customresourcecleanup finalizer);
@@ -66,6 +64,7 @@ mod meta;
 mod objects_glue;
 mod openapi;
 mod patch;
+mod protobuf;
 mod read;
 pub mod resources;
 mod reviews;

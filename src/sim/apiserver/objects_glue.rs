@@ -142,11 +142,13 @@ pub enum FieldValidation {
     Strict,
 }
 
-/// Prunes, defaults and validates a custom resource against its CRD schema. Returns the
+/// Prunes, defaults and validates a custom resource against its CRD schema and CEL
+/// rules (`old`: the object it replaces, for `oldSelf`). Returns the
 /// warnings to send (`unknown field "spec.x"`).
 pub fn admit_custom(
     res: &Resource,
     obj: &mut Value,
+    old: Option<&Value>,
     fv: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let Some(schema) = res.custom.as_ref().and_then(|c| c.schema.as_ref()) else {
@@ -175,7 +177,10 @@ pub fn admit_custom(
     if guarded("schema defaulting", || schema::apply_defaults(schema, obj)).is_err() {
         *obj = before;
     }
-    let causes = guarded("schema validation", || schema::validate(schema, obj)).unwrap_or_default();
+    let causes = guarded("schema validation", || {
+        schema::validate_update(schema, obj, old)
+    })
+    .unwrap_or_default();
     if !causes.is_empty() {
         let causes = causes
             .into_iter()

@@ -149,6 +149,14 @@ const BUILT_IN: &[Row] = &[
         false,
         &[],
     ),
+    Row(
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        false,
+        &[],
+    ),
 ];
 
 fn built_in() -> Vec<Arc<Resource>> {

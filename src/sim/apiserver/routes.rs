@@ -18,6 +18,8 @@ pub enum Route {
     Resource(Target),
     /// `/openapi/v3` and `/openapi/v3/api/v1`, `/openapi/v3/apis/GROUP/VERSION`.
     OpenApi(Option<(String, String)>),
+    /// `/openapi/v2`.
+    OpenApiV2,
 }
 
 /// A collection or one object of a resource.
@@ -49,6 +51,7 @@ pub fn parse(path: &str, registry: &Registry) -> Result<Route, Unrouted> {
         ["healthz" | "readyz" | "livez"] => return Ok(Route::Health),
         ["api"] => return Ok(Route::CoreVersions),
         ["openapi", "v3"] => return Ok(Route::OpenApi(None)),
+        ["openapi", "v2"] => return Ok(Route::OpenApiV2),
         ["openapi", "v3", "api", v] => {
             return Ok(Route::OpenApi(Some((String::new(), v.to_string()))));
         }

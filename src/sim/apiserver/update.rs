@@ -10,15 +10,26 @@ use super::scale;
 use super::state::Inner;
 use super::status::{ApiError, Cause};
 use super::write::{
-    admit, check_body_type, check_kind, check_namespace, dry_run, field_validation, parse_object,
+    admit, check_body_type, check_kind, check_namespace, dry_run, duplicates, field_validation,
+    parse_object, with_warnings,
 };
 use serde_json::{Value, json};
 
 pub fn update(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiError> {
+    check_body_type(req)?;
+    let body = parse_object(&t.resource, &req.body)?;
+    let duplicated = duplicates(&t.resource, req)?;
+    with_warnings(replace(inner, t, req, body), duplicated)
+}
+
+fn replace(
+    inner: &mut Inner,
+    t: &Target,
+    req: &Request,
+    mut body: Value,
+) -> Result<Reply, ApiError> {
     let res = t.resource.clone();
     let url_name = t.name.clone().unwrap_or_default();
-    check_body_type(req)?;
-    let mut body = parse_object(&res, &req.body)?;
     if t.subresource.as_deref() == Some("scale") {
         return scale::update(inner, t, req, body);
     }
@@ -200,7 +211,7 @@ pub fn commit_update(
     if res.plural == "configmaps" || res.plural == "secrets" {
         check_immutable(&res, old, &new)?;
     }
-    let warnings = admit(&res, &mut new, field_validation(req))?;
+    let warnings = admit(&res, &mut new, Some(old), field_validation(req))?;
     if (res.generation || res.is_custom()) && spec_part(&new) != spec_part(old) {
         new["metadata"]["generation"] =
             json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);

@@ -4,11 +4,14 @@ use super::defaults;
 use super::http::{Reply, Request};
 use super::meta::{self, name_of, str_at};
 use super::objects_glue::{self as glue, FieldValidation};
+use super::openapi;
 use super::resources::Resource;
 use super::routes::Target;
 use super::state::Inner;
 use super::status::ApiError;
 use super::store::ObjKey;
+use crate::sim::objects::duplicates::duplicate_fields;
+use crate::sim::objects::unknown_fields::unknown_fields;
 use serde_json::{Value, json};
 
 /// Bodies must be JSON (or YAML for apply); a 415 makes client-go fall back from protobuf.
@@ -133,16 +136,47 @@ fn check_namespace_open(inner: &Inner, t: &Target, name: &str) -> Result<(), Api
     }
 }
 
+/// Fields of a built-in kind its OpenAPI schema does not declare: a 400 under
+/// `fieldValidation=Strict` (kube-apiserver's strict decoding error), else warnings.
+/// Unlike kube-apiserver, which drops them, they are kept.
+fn unknown_built_in_fields(
+    res: &Resource,
+    obj: &Value,
+    fv: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    if res.is_custom() || fv == FieldValidation::Ignore {
+        return Ok(vec![]);
+    }
+    let Some(schema) = openapi::built_in_kind(&res.group, &res.version, &res.kind) else {
+        return Ok(vec![]);
+    };
+    let unknown: Vec<String> = unknown_fields(schema, openapi::components(), obj)
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    if fv == FieldValidation::Strict && !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            unknown.join(", "),
+            kind = res.kind,
+            v = res.version
+        )));
+    }
+    Ok(unknown)
+}
+
 /// Defaults plus schema (custom) or built-in validation. Returns warnings.
 pub fn admit(
     res: &Resource,
     obj: &mut Value,
+    old: Option<&Value>,
     fv: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     meta::compact_metadata(obj);
+    let mut warnings = unknown_built_in_fields(res, obj, fv)?;
     defaults::decode(res, obj)?;
     defaults::apply(res, obj);
-    let warnings = glue::admit_custom(res, obj, fv)?;
+    warnings.extend(glue::admit_custom(res, obj, old, fv)?);
     let causes = defaults::validate(res, obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(res, name_of(obj), causes));
@@ -156,7 +190,42 @@ pub fn admit(
 pub fn create(inner: &mut Inner, t: &Target, req: &Request) -> Result<Reply, ApiError> {
     check_body_type(req)?;
     let obj = parse_object(&t.resource, &req.body)?;
-    create_object(inner, t, req, obj, true)
+    let duplicated = duplicates(&t.resource, req)?;
+    with_warnings(create_object(inner, t, req, obj, true), duplicated)
+}
+
+/// Fields a JSON body gives twice: a 400 under `fieldValidation=Strict`
+/// (kube-apiserver's strict decoding error), else warnings.
+pub fn duplicates(res: &Resource, req: &Request) -> Result<Vec<String>, ApiError> {
+    let fv = field_validation(req);
+    if fv == FieldValidation::Ignore || !req.content_type.contains("json") {
+        return Ok(vec![]);
+    }
+    let found: Vec<String> = duplicate_fields(&req.body)
+        .iter()
+        .map(|p| format!("duplicate field \"{p}\""))
+        .collect();
+    if fv == FieldValidation::Strict && !found.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            found.join(", "),
+            kind = res.kind,
+            v = res.version
+        )));
+    }
+    Ok(found)
+}
+
+/// `reply` with `first` ahead of its own warnings.
+pub fn with_warnings(
+    reply: Result<Reply, ApiError>,
+    first: Vec<String>,
+) -> Result<Reply, ApiError> {
+    let mut reply = reply?;
+    if let Reply::Json { warnings, .. } = &mut reply {
+        warnings.splice(0..0, first);
+    }
+    Ok(reply)
 }
 
 /// Stores a new object (`record` = record managedFields as an Update; SSA already did).
@@ -218,7 +287,7 @@ pub fn create_object(
     if res.group == "apiextensions.k8s.io" {
         crd::initial_status(&mut obj);
     }
-    let warnings = admit(&res, &mut obj, field_validation(req))?;
+    let warnings = admit(&res, &mut obj, None, field_validation(req))?;
     if record {
         glue::record_update(&res, None, &mut obj, &req.manager(), None);
     }

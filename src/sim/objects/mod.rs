@@ -6,12 +6,12 @@
 //! Layout: [`builtin_types`] describes the built-in kinds' list/map markers, [`types`]
 //! walks either that table or a CRD schema, [`strategic`] is strategic merge patch,
 //! [`apply`] is server-side apply and managedFields (with `fieldset`, `walk` and
-//! `managed` underneath), [`schema`] prunes, defaults and validates custom resources.
+//! `managed` underneath), [`schema`] prunes, defaults and validates custom resources,
+//! [`cel`] evaluates their CRDs' CEL rules.
 //!
 //! Known differences from kube-apiserver:
-//! - CEL rules (`x-kubernetes-validations`) are not evaluated; like kube-apiserver,
-//!   [`schema::validate`] adds its "some validation rules were not checked" cause when
-//!   structural checks fail and the schema has rules.
+//! - CEL rules (`x-kubernetes-validations`) are evaluated by [`cel`] with the standard
+//!   library and string extensions only (see its known differences).
 //! - `allOf`/`anyOf`/`oneOf`/`not` and `uniqueItems` are not checked; of the string
 //!   formats only `date-time`, `date`, `uuid` and `byte` are, of the integer formats
 //!   `int32`/`int64`. A `Duplicate value` of an object is printed as JSON, not Go syntax.
@@ -25,12 +25,15 @@
 
 pub mod apply;
 pub mod builtin_types;
+pub mod cel;
+pub mod duplicates;
 pub mod fieldset;
 mod managed;
 pub mod schema;
 pub mod strategic;
 mod typecheck;
 pub mod types;
+pub mod unknown_fields;
 mod validation;
 mod walk;
 

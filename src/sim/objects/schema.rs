@@ -182,13 +182,26 @@ pub fn apply_defaults(schema: &Value, obj: &mut Value) {
     }
 }
 
+/// Checks a new `obj` against the schema: [`validate_update`] with no old object.
+pub fn validate(schema: &Value, obj: &Value) -> Vec<SchemaCause> {
+    validate_update(schema, obj, None)
+}
+
 /// Checks `obj` against the schema (types, required, enum, minimum/maximum, lengths,
-/// patterns, formats, nullable). CEL rules (`x-kubernetes-validations`) are not
-/// evaluated: a known difference.
+/// patterns, formats, nullable), then, when those pass, its CEL rules
+/// (`x-kubernetes-validations`, see [`super::cel`]) with `old` as `oldSelf`.
 ///
 /// As kube-apiserver does, when the schema has CEL rules and the object fails the
 /// structural checks, a last cause says the rules were not checked.
-pub fn validate(schema: &Value, obj: &Value) -> Vec<SchemaCause> {
+pub fn validate_update(schema: &Value, obj: &Value, old: Option<&Value>) -> Vec<SchemaCause> {
+    let causes = validate_structure(schema, obj);
+    if causes.is_empty() {
+        return super::cel::check(schema, obj, old);
+    }
+    causes
+}
+
+fn validate_structure(schema: &Value, obj: &Value) -> Vec<SchemaCause> {
     let mut causes = Vec::new();
     if let Value::Object(map) = obj {
         let mut body = map.clone();
