@@ -150,6 +150,7 @@ fn healthy(seed: u64, c: Cell, kind: Kind) -> Healthy {
     let n = runs().0;
     let mut rng = StdRng::seed_from_u64(seed);
     let world = || World::new(c.rate, c.baseline, kind, Incident::None);
+    let ours_world = || world().by_pod(true);
     let mut ours = 0usize;
     let mut attacked = 0usize;
     let mut counts: [Vec<usize>; 2] = Default::default();
@@ -158,7 +159,7 @@ fn healthy(seed: u64, c: Cell, kind: Kind) -> Healthy {
     }
     for _ in 0..n {
         let mut o = Ours::new(&mut rng, 0);
-        let out = simulate(&mut rng, world(), &mut o, c.scrape);
+        let out = simulate(&mut rng, ours_world(), &mut o, c.scrape);
         ours += out.rollback_s.is_some() as usize;
         attacked += (out.attack_on_canary >= 10.0) as usize;
         // Argo's steps are timed, not gated by its checks: every threshold is judged on
@@ -250,7 +251,9 @@ fn incident(seed: u64, c: Cell, inc: Incident, thresholds: [f64; 3]) -> Incident
             rules.push(Box::new(theirs(&mut rng, which, vec![*th])));
         }
         for (i, r) in rules.iter_mut().enumerate() {
-            all[i].push(simulate(&mut rng, world(), r.as_mut(), c.scrape));
+            // Ours reads stable by pod; the others read track totals.
+            let w = world().by_pod(i == 0);
+            all[i].push(simulate(&mut rng, w, r.as_mut(), c.scrape));
         }
     }
     let mean = |v: &Vec<Outcome>| v.iter().map(|o| o.excess).sum::<f64>() / n as f64;
@@ -274,7 +277,8 @@ fn outage_times(seed: u64, c: Cell) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..runs().2)
         .map(|_| {
-            let world = World::new(c.rate, c.baseline, Kind::Independent, Incident::Outage);
+            let world =
+                World::new(c.rate, c.baseline, Kind::Independent, Incident::Outage).by_pod(true);
             let mut o = Ours::new(&mut rng, 1);
             let out = simulate(&mut rng, world, &mut o, c.scrape);
             match (out.rollback_s, out.first_failure_s) {

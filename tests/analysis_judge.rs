@@ -29,6 +29,7 @@ fn obs(cf: f64, ct: f64, sf: f64, st: f64) -> Result<Observation, String> {
     Ok(Observation::Counts {
         canary: Counts::new(cf, ct),
         stable: Counts::new(sf, st),
+        stable_pods: vec![],
     })
 }
 

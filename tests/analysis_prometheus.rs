@@ -468,3 +468,38 @@ fn a_template_source_gives_address_timeout_and_tls_settings() {
     let bad = PrometheusProvider::new(&PrometheusConfig::new("prometheus:9090"));
     assert!(matches!(bad, Err(ConfigError::Address { .. })));
 }
+
+#[tokio::test]
+async fn stable_is_read_per_pod_and_pods_failing_alike_lower_the_assumed_burstiness() {
+    let s = setup(1).await;
+    let metric = login_metric(0.2);
+    let (canary, stable) = tracks();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let obs = s
+            .provider
+            .read(&metric, &context("auth-api", s.started), &canary, &stable)
+            .await;
+        if let Ok(Observation::Counts {
+            stable: total,
+            stable_pods,
+            ..
+        }) = &obs
+            && stable_pods.len() == STABLE_PODS.len()
+            && stable_pods.iter().all(|p| p.failures > 0.0)
+        {
+            // `sum by (pod)` of the same query: the pods add up to the track.
+            let f: f64 = stable_pods.iter().map(|p| p.failures).sum();
+            let t: f64 = stable_pods.iter().map(|p| p.total).sum();
+            assert!((f - total.failures).abs() < 1e-6 && (t - total.total).abs() < 1e-6);
+            // Both pods fail exactly 2%: no sign of bursts, so the judge's first
+            // reading assumes less than its prior.
+            let r = judge::judge(std::slice::from_ref(&metric), &[], vec![obs.clone()]);
+            let phi = r.metrics[0].dispersion.unwrap();
+            assert!(phi < judge::dispersion::PRIOR, "{phi}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no per-pod reading: {obs:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -317,6 +317,7 @@ fn judged(w: &World, canary: (f64, f64), stable: (f64, f64)) -> AnalysisReading 
         vec![Ok(Observation::Counts {
             canary: Counts::new(canary.0, canary.1),
             stable: Counts::new(stable.0, stable.1),
+            stable_pods: vec![],
         })],
     )
 }

@@ -1,7 +1,8 @@
 //! The rules the bench compares, each driving its own canary through the same ramp of
 //! weights (1% → 5% → 25% → promotion) on its own simulated traffic:
 //! - ours: the real `judge_counts` (defaults: maxIncrease 0.2, confidence 0.99) every
-//!   10 s on `increase(x[elapsed])`; an analysis step at each weight advances on a pass
+//!   10 s on `increase(x[elapsed])`, stable read `by (pod)` over its 10 pods as the
+//!   provider does; an analysis step at each weight advances on a pass
 //!   earned at that weight; a Fail rolls back;
 //! - Argo Rollouts as configured in practice: steps setWeight 1/5/25 with 5-minute
 //!   pauses, a background analysis every minute of `failures/total` over `[1m]` against
@@ -18,8 +19,8 @@
 //! failure nor a pass): generous to them, as their NaN handling varies by query.
 
 use crate::scrape::{Prometheus, Track};
-use crate::traffic::{Incident, Second, World};
-use portcullis::analysis::judge::{Counts, judge_counts};
+use crate::traffic::{Incident, STABLE_PODS, Second, World};
+use portcullis::analysis::judge::{Counts, CountsReading, judge_counts};
 use portcullis::api::{CountsMetric, MetricResult, Verdict, metric_defaults};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -67,16 +68,19 @@ pub struct Outcome {
 pub fn simulate(rng: &mut StdRng, mut world: World, rule: &mut dyn Rule, scrape_s: f64) -> Outcome {
     let phase = rng.random::<f64>() * scrape_s;
     let mut prom = Prometheus::new(scrape_s, phase, -(STARTUP_S as f64));
+    if world.pods {
+        prom = prom.with_pods(STABLE_PODS);
+    }
     let mut out = Outcome::default();
     let healthy = world.incident == Incident::None;
     for t in (1 - STARTUP_S)..=0 {
         let s = world.second(rng, 0.0);
-        prom.tick(t as f64, s.canary, s.stable);
+        prom.tick(t as f64, s.canary, s.stable, &s.stable_pods);
     }
     for t in 1..=HORIZON_S {
         let s = world.second(rng, rule.weight());
         out.excess += s.canary.failed_attempts - s.canary.attempts * world.baseline;
-        prom.tick(t as f64, s.canary, s.stable);
+        prom.tick(t as f64, s.canary, s.stable, &s.stable_pods);
         if out.rollback_s.is_some() {
             break; // the second after the decision was still served
         }
@@ -150,7 +154,15 @@ impl Rule for Ours {
         // `sum(increase(failures[elapsed])) or vector(0)`, `sum(increase(total[elapsed]))`.
         let read = |track| prom.increase(track, at, at + STARTUP_S as f64);
         let reading = match (read(Track::Canary), read(Track::Stable)) {
-            (Some(c), Some(s)) => Ok((Counts::new(c.0, c.1), Counts::new(s.0, s.1))),
+            (Some(c), Some(s)) => Ok(CountsReading {
+                canary: Counts::new(c.0, c.1),
+                stable: Counts::new(s.0, s.1),
+                stable_pods: prom
+                    .stable_pods(at, at + STARTUP_S as f64)
+                    .into_iter()
+                    .map(|(f, n)| Counts::new(f, n))
+                    .collect(),
+            }),
             _ => Err("no samples yet".to_string()),
         };
         let alpha = ALPHA;

@@ -49,6 +49,9 @@ pub struct Prometheus {
     now: Tally,
     canary_now: Tally,
     series: [Series; 4],
+    /// Per stable pod: its counters now, and its (failures, total) series.
+    pods_now: Vec<Tally>,
+    pods: Vec<[Series; 2]>,
 }
 
 pub enum Track {
@@ -66,6 +69,8 @@ impl Prometheus {
             now: Tally::default(),
             canary_now: Tally::default(),
             series: Default::default(),
+            pods_now: vec![],
+            pods: vec![],
         };
         for s in p.series.iter_mut() {
             s.0.push((start, 0.0));
@@ -73,8 +78,16 @@ impl Prometheus {
         p
     }
 
+    /// Keeps a series per stable pod too (`sum by (pod)`).
+    pub fn with_pods(mut self, n: usize) -> Self {
+        let start = self.series[0].0[0].0;
+        self.pods_now = vec![Tally::default(); n];
+        self.pods = vec![[Series(vec![(start, 0.0)]), Series(vec![(start, 0.0)])]; n];
+        self
+    }
+
     /// Adds second `(t-1, t]` of traffic, then takes the scrapes due by `t`.
-    pub fn tick(&mut self, t: f64, canary: Tally, stable: Tally) {
+    pub fn tick(&mut self, t: f64, canary: Tally, stable: Tally, stable_pods: &[Tally]) {
         // A scrape in (t-1, t) sees the counters before this second's traffic: close
         // enough, and the same for every rule.
         while self.next <= t {
@@ -87,10 +100,25 @@ impl Prometheus {
             for (s, v) in self.series.iter_mut().zip(v) {
                 s.0.push((self.next, v));
             }
+            for (series, now) in self.pods.iter_mut().zip(&self.pods_now) {
+                series[0].0.push((self.next, now.failed_attempts));
+                series[1].0.push((self.next, now.attempts));
+            }
             self.next += self.interval;
         }
         self.canary_now.add(canary);
         self.now.add(stable);
+        for (now, t) in self.pods_now.iter_mut().zip(stable_pods) {
+            now.add(*t);
+        }
+    }
+
+    /// `sum by (pod) (increase(...[range]))` of stable's failures and totals at `at`.
+    pub fn stable_pods(&self, at: f64, range: f64) -> Vec<(f64, f64)> {
+        self.pods
+            .iter()
+            .filter_map(|[f, t]| Some((f.increase(at, range)?, t.increase(at, range)?)))
+            .collect()
     }
 
     /// `(increase(failures[range]), increase(total[range]))` of a track at `at`.

@@ -125,12 +125,15 @@ const BOT_ATTEMPTS: f64 = 30.0;
 const STUFFING_CONNECTIONS: usize = 4;
 const STUFFING_SHARE: f64 = 0.4;
 const STUFFING_LIFETIME_S: f64 = 60.0;
+/// Stable's pods, when a rule reads them one by one.
+pub const STABLE_PODS: usize = 10;
 
-/// One second of both tracks.
-#[derive(Clone, Copy, Default)]
+/// One second of both tracks (and of each stable pod, when asked for).
+#[derive(Clone, Default)]
 pub struct Second {
     pub canary: Tally,
     pub stable: Tally,
+    pub stable_pods: Vec<Tally>,
 }
 
 /// Login traffic at `rate` clients per second, split by the canary weight.
@@ -139,20 +142,29 @@ pub struct World {
     pub baseline: f64,
     pub kind: Kind,
     pub incident: Incident,
-    /// Per stuffing connection: on the canary?, seconds left.
-    connections: Vec<(bool, f64)>,
+    /// Per stuffing connection: on the canary?, seconds left, its stable pod.
+    connections: Vec<(bool, f64, usize)>,
+    /// Whether stable is simulated pod by pod (clients spread evenly over the pods).
+    pub pods: bool,
     /// Attack attempts that reached the canary.
     pub attack_on_canary: f64,
 }
 
 impl World {
+    /// Stable simulated pod by pod (what a rule reading `by (pod)` sees).
+    pub fn by_pod(mut self, pods: bool) -> Self {
+        self.pods = pods;
+        self
+    }
+
     pub fn new(rate: f64, baseline: f64, kind: Kind, incident: Incident) -> Self {
         World {
             rate,
             baseline,
             kind,
             incident,
-            connections: vec![(false, 0.0); STUFFING_CONNECTIONS],
+            connections: vec![(false, 0.0, 0); STUFFING_CONNECTIONS],
+            pods: false,
             attack_on_canary: 0.0,
         }
     }
@@ -192,14 +204,24 @@ impl World {
     pub fn second(&mut self, rng: &mut StdRng, w: f64) -> Second {
         let mut s = Second {
             canary: self.track(rng, self.rate * w, true),
-            stable: self.track(rng, self.rate * (1.0 - w), false),
+            ..Default::default()
         };
+        if self.pods {
+            let per_pod = self.rate * (1.0 - w) / STABLE_PODS as f64;
+            s.stable_pods = (0..STABLE_PODS)
+                .map(|_| self.track(rng, per_pod, false))
+                .collect();
+            s.stable_pods.iter().for_each(|p| s.stable.add(*p));
+        } else {
+            s.stable = self.track(rng, self.rate * (1.0 - w), false);
+        }
         if self.kind == Kind::Stuffing {
             let per = self.rate * STUFFING_SHARE / STUFFING_CONNECTIONS as f64;
             for c in self.connections.iter_mut() {
                 if c.1 <= 0.0 {
                     c.0 = rng.random::<f64>() < w;
                     c.1 = -STUFFING_LIFETIME_S * (1.0 - rng.random::<f64>()).ln();
+                    c.2 = rng.random_range(0..STABLE_PODS);
                 }
                 c.1 -= 1.0;
                 let n = poisson(rng, per);
@@ -207,17 +229,20 @@ impl World {
                 if on_canary {
                     self.attack_on_canary += n;
                 }
-                let t = if on_canary {
-                    &mut s.canary
-                } else {
-                    &mut s.stable
-                };
-                t.add(Tally {
+                let attack = Tally {
                     failed_attempts: n,
                     attempts: n,
                     failed_clients: 0.0,
                     clients: 0.0,
-                });
+                };
+                if on_canary {
+                    s.canary.add(attack);
+                } else {
+                    s.stable.add(attack);
+                    if let Some(p) = s.stable_pods.get_mut(c.2) {
+                        p.add(attack);
+                    }
+                }
             }
         }
         s

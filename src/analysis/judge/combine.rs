@@ -13,7 +13,7 @@
 //! every metric passes, else Inconclusive.
 
 use super::Observation;
-use super::metric::{judge_counts, judge_probe, judge_query};
+use super::metric::{CountsReading, judge_counts, judge_probe, judge_query};
 use crate::api::{Metric, MetricResult, Verdict, metric_defaults};
 use crate::engine::AnalysisReading;
 
@@ -95,9 +95,17 @@ pub fn judge(
     }
 }
 
-fn as_counts(o: Observation) -> Result<(super::Counts, super::Counts), String> {
+fn as_counts(o: Observation) -> Result<CountsReading, String> {
     match o {
-        Observation::Counts { canary, stable } => Ok((canary, stable)),
+        Observation::Counts {
+            canary,
+            stable,
+            stable_pods,
+        } => Ok(CountsReading {
+            canary,
+            stable,
+            stable_pods,
+        }),
         other => Err(format!("expected counts, the provider returned {other:?}")),
     }
 }

@@ -15,23 +15,32 @@
 //! overdispersion correction, and the bench measures what it keeps.
 //!
 //! **Estimated from stable's own counts.** The stable track sees the same clients, the
-//! same retries and the same attacks, and it has most of the traffic. Each reading's new
+//! same retries and the same attacks, and it has most of the traffic.
+//!
+//! *Across stable's pods* (when the query can be split by pod): pods running the same
+//! release share one client population, so the spread of their cumulative failures
+//! around the pooled ratio measures clustering directly, from the first reading and
+//! however long a burst lasts: a stuffing connection pinned to one pod for ten minutes
+//! makes that pod an outlier. This is the estimate that can see what the canary may
+//! catch.
+//!
+//! *Over readings*: each reading's new
 //! stable failures `f_t` out of `n_t` attempts are compared with the pooled ratio `r`:
 //! Pearson's `X² = Σ (f_t − r·n_t)² / (n_t·r·(1−r))` over `d` degrees of freedom. Bursts
 //! that span readings (a sticky connection lasting minutes) correlate neighbouring
-//! readings, so the same is done on blocks of [`SCALES`] readings and the largest
-//! estimate is used. Each estimate is shrunk toward [`PRIOR`] (worth [`PRIOR_DF`]
-//! degrees of freedom) so the first readings, which say little about spread, are judged
-//! cautiously; `φ` never goes below 1 (counts less spread than binomial make the test
+//! readings, so the same is done on blocks of [`SCALES`] readings.
+//!
+//! The largest estimate is used. Each is shrunk toward [`PRIOR`] (worth [`PRIOR_DF`]
+//! degrees of freedom; the over-readings ones toward the across-pods estimate when there
+//! is one) so a first reading with nothing to compare is judged cautiously; `φ` never goes below 1 (counts less spread than binomial make the test
 //! conservative, not faster). A regression on the canary does not raise `φ`: only
 //! stable's counts feed it. A change in stable's own failure ratio over time (a diurnal
 //! cycle) raises it, which slows the test and never speeds it.
 //!
 //! **Price.** Evidence needs `φ` times more failures: for a total outage that is a few
 //! more seconds; for a subtle regression on bursty traffic it is proportionally longer.
-//! A cluster that outlives every block (one connection pinned to the canary for the
-//! whole rollout) looks like a regression to any test on track totals; count distinct
-//! failing clients when such attacks are common (`examples/gates/`).
+//! Without per-pod counts, a cluster that outlives every block (one connection pinned to
+//! the canary for a minute) looks like a regression to any test on track totals.
 
 use super::counts::Counts;
 
@@ -86,37 +95,84 @@ impl<'a> Dispersion<'a> {
         }
     }
 
-    /// The dispersion to divide log-evidence by (≥ 1).
+    /// The dispersion to divide log-evidence by (≥ 1), from stable's readings alone.
     pub fn phi(&self) -> f64 {
-        read(self.state)
+        estimate(self.state, None)
     }
+
+    /// The same, given the spread of failures across stable's pods too.
+    pub fn phi_with(&self, across_pods: Option<Spread>) -> f64 {
+        estimate(self.state, across_pods)
+    }
+}
+
+/// Pearson's X² of some counts against their pooled ratio, and its degrees of freedom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub x2: f64,
+    pub df: f64,
+}
+
+/// The spread of cumulative failures across units that run the same release (stable's
+/// pods): `Σ (f_i − r·n_i)² / (n_i·r·(1−r))` over `k − 1` degrees of freedom. Pods share
+/// one client population, so failures spread over them like over the two tracks; a
+/// retrying person, a bot or a stuffing connection lands on one pod and shows here from
+/// the first reading, however long it lasts. `None` with fewer than two pods with
+/// traffic or no failures at all.
+pub fn across(units: &[Counts]) -> Option<Spread> {
+    let units: Vec<&Counts> = units.iter().filter(|c| c.total > 0.0).collect();
+    if units.len() < 2 {
+        return None;
+    }
+    let f: f64 = units.iter().map(|c| c.failures).sum();
+    let n: f64 = units.iter().map(|c| c.total).sum();
+    let r = f / n;
+    if r <= 0.0 || r >= 1.0 {
+        return None;
+    }
+    let x2 = units
+        .iter()
+        .map(|c| (c.failures - r * c.total).powi(2) / (c.total * r * (1.0 - r)))
+        .sum();
+    Some(Spread {
+        x2,
+        df: (units.len() - 1) as f64,
+    })
 }
 
 /// [`Dispersion::phi`] of stored state, without changing it (for display).
 pub fn read(state: &[f64]) -> f64 {
-    if state.len() != SCALES.len() * FIELDS {
-        return PRIOR.max(1.0);
-    }
-    let mut phi: Option<f64> = None;
-    for i in 0..SCALES.len() {
-        let s = &state[i * FIELDS..(i + 1) * FIELDS];
-        let (f2n, f, n, blocks) = (s[3], s[4], s[5], s[6]);
-        if i > 0 && blocks < MIN_BLOCKS {
-            continue;
+    estimate(state, None)
+}
+
+/// The largest of the estimates that have data: across pods (shrunk toward [`PRIOR`]),
+/// and over readings at each scale (shrunk toward the across-pods estimate when there is
+/// one, so a first reading with pods to compare needs no caution it has no reason for).
+fn estimate(state: &[f64], across_pods: Option<Spread>) -> f64 {
+    let base = across_pods.map(|s| shrunk(PRIOR, s.x2, s.df));
+    let prior = base.unwrap_or(PRIOR);
+    let mut phi = base;
+    if state.len() == SCALES.len() * FIELDS {
+        for i in 0..SCALES.len() {
+            let s = &state[i * FIELDS..(i + 1) * FIELDS];
+            let (f2n, f, n, blocks) = (s[3], s[4], s[5], s[6]);
+            if i > 0 && blocks < MIN_BLOCKS {
+                continue;
+            }
+            let r = if n > 0.0 { f / n } else { 0.0 };
+            if blocks < 2.0 || r <= 0.0 || r >= 1.0 {
+                continue;
+            }
+            let x2 = ((f2n - f * f / n) / (r * (1.0 - r))).max(0.0);
+            let at_scale = shrunk(prior, x2, blocks - 1.0);
+            phi = Some(phi.map_or(at_scale, |p| p.max(at_scale)));
         }
-        let r = if n > 0.0 { f / n } else { 0.0 };
-        if blocks < 2.0 || r <= 0.0 || r >= 1.0 {
-            continue;
-        }
-        let x2 = ((f2n - f * f / n) / (r * (1.0 - r))).max(0.0);
-        let at_scale = shrunk(x2, blocks - 1.0);
-        phi = Some(phi.map_or(at_scale, |p| p.max(at_scale)));
     }
     phi.unwrap_or(PRIOR).max(1.0)
 }
 
-fn shrunk(x2: f64, df: f64) -> f64 {
-    (PRIOR * PRIOR_DF + x2) / (PRIOR_DF + df)
+fn shrunk(prior: f64, x2: f64, df: f64) -> f64 {
+    (prior * PRIOR_DF + x2) / (PRIOR_DF + df)
 }
 
 #[cfg(test)]
@@ -181,5 +237,34 @@ mod tests {
         let d = Dispersion::new(&mut state);
         assert_eq!(d.phi(), PRIOR);
         assert_eq!(state.len(), SCALES.len() * FIELDS);
+    }
+
+    #[test]
+    fn pods_that_fail_alike_read_as_independent_and_a_pod_with_a_burst_does_not() {
+        let even = vec![Counts::new(10.0, 1000.0); 20];
+        let s = across(&even).unwrap();
+        assert_eq!((s.x2, s.df), (0.0, 19.0));
+        let mut state = Vec::new();
+        let d = Dispersion::new(&mut state);
+        // Before any reading, 20 even pods already say "binomial".
+        assert!((d.phi_with(Some(s)) - PRIOR * PRIOR_DF / (PRIOR_DF + 19.0)).abs() < 1e-12);
+        assert_eq!(d.phi_with(Some(s)).max(1.0), 1.0);
+        // One pod carries a 300-attempt stuffing connection.
+        let mut attacked = even.clone();
+        attacked[3] = Counts::new(310.0, 1300.0);
+        assert!(d.phi_with(across(&attacked)) > 30.0);
+    }
+
+    #[test]
+    fn too_few_pods_or_no_failures_say_nothing() {
+        assert_eq!(across(&[Counts::new(3.0, 100.0)]), None);
+        assert_eq!(
+            across(&[Counts::new(0.0, 100.0), Counts::new(0.0, 50.0)]),
+            None
+        );
+        assert_eq!(
+            across(&[Counts::new(3.0, 100.0), Counts::new(0.0, 0.0)]),
+            None
+        );
     }
 }

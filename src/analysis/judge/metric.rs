@@ -3,7 +3,7 @@
 
 use super::ceiling::CeilingTest;
 use super::counts::{self, CountError, Counts, RatioTest};
-use super::dispersion::Dispersion;
+use super::dispersion::{self, Dispersion};
 use super::evidence::wilson;
 use super::query;
 use crate::api::{
@@ -80,6 +80,25 @@ fn rebaseline(r: &mut MetricResult, canary: Counts, stable: Counts) {
     }
 }
 
+/// What a `counts` metric read: cumulative counts of both tracks since the canary
+/// started, and of each stable pod (empty when the query cannot be split by pod).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CountsReading {
+    pub canary: Counts,
+    pub stable: Counts,
+    pub stable_pods: Vec<Counts>,
+}
+
+impl CountsReading {
+    pub fn new(canary: Counts, stable: Counts) -> Self {
+        CountsReading {
+            canary,
+            stable,
+            stable_pods: vec![],
+        }
+    }
+}
+
 /// A `counts` metric: cumulative failures and totals of both tracks since the canary
 /// started. `alpha` is this metric's share of the rollout's false-rollback budget.
 pub fn judge_counts(
@@ -87,12 +106,12 @@ pub fn judge_counts(
     m: &CountsMetric,
     alpha: f64,
     previous: Option<&MetricResult>,
-    reading: Result<(Counts, Counts), String>,
+    reading: Result<CountsReading, String>,
 ) -> MetricResult {
     let mut r = start(name, previous);
     r.alpha = Some(alpha);
-    let (canary_now, stable_now) = match reading {
-        Ok(x) => x,
+    let (canary_now, stable_now, pods) = match reading {
+        Ok(x) => (x.canary, x.stable, x.stable_pods),
         Err(e) => return no_observation(r, &e),
     };
     let advanced = counts::advance("canary", stored(&r.canary), canary_now)
@@ -110,7 +129,7 @@ pub fn judge_counts(
     let phi = {
         let mut d = Dispersion::new(&mut state.dispersion);
         d.add(s_new);
-        d.phi()
+        d.phi_with(dispersion::across(&pods))
     };
     let test = RatioTest::new(m.max_increase.unwrap_or(metric_defaults::MAX_INCREASE));
     // Evidence against another hypothesis says nothing about this one: a changed spec

@@ -20,13 +20,20 @@ pub mod query;
 
 pub use combine::{alphas, judge};
 pub use counts::Counts;
-pub use metric::{judge_counts, judge_probe, judge_query};
+pub use metric::{CountsReading, judge_counts, judge_probe, judge_query};
 
 /// What a provider read for one metric.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
-    /// A `counts` metric: cumulative counts of each track since the canary started.
-    Counts { canary: Counts, stable: Counts },
+    /// A `counts` metric: cumulative counts of each track since the canary started, and
+    /// of each stable pod when the query can be split by pod (empty when not): how
+    /// unevenly failures fall on pods that run the same release is the best measure of
+    /// how bursty they are ([`dispersion`]).
+    Counts {
+        canary: Counts,
+        stable: Counts,
+        stable_pods: Vec<Counts>,
+    },
     /// A `probe` metric: the failures and total of this round of probes.
     Probe(Counts),
     /// A `query` metric: the canary's value, and stable's when it was asked for.

@@ -1,8 +1,10 @@
 //! Prometheus: instant queries per track through `prometheus-http-query`, with an HTTP
 //! timeout per query, optional bearer or basic credentials, and TLS verification on
 //! unless the template opts out. Anything that is not one finite number (an error, an
-//! empty result, NaN, several series) is no observation.
+//! empty result, NaN, several series) is no observation. Stable's `counts` are read split
+//! by pod when the query allows it (`by_pod`), for the judge's measure of burstiness.
 
+use super::by_pod::{POD_LABEL, by_pod};
 use crate::analysis::judge::{Counts, Observation};
 use crate::analysis::render::{RenderContext, TrackContext, render};
 use crate::api::{Metric, PrometheusSource, metric_defaults};
@@ -161,8 +163,8 @@ impl PrometheusProvider {
         })
     }
 
-    /// One instant query that must return exactly one finite number.
-    pub async fn value(&self, query: &str) -> Result<f64, ReadError> {
+    /// One instant query's series: each one's `pod` label (if any) and finite value.
+    async fn samples(&self, query: &str) -> Result<Vec<(Option<String>, f64)>, ReadError> {
         let result = self
             .client
             .query(query)
@@ -179,34 +181,71 @@ impl PrometheusProvider {
                     detail: chain(&other),
                 },
             })?;
-        let value = match result.data() {
-            prometheus_http_query::response::Data::Vector(v) => match v.as_slice() {
-                [] => {
-                    return Err(ReadError::Empty {
-                        query: query.to_string(),
-                    });
-                }
-                [one] => one.sample().value(),
-                many => {
-                    return Err(ReadError::ManySeries {
-                        query: query.to_string(),
-                        series: many.len(),
-                    });
-                }
-            },
-            prometheus_http_query::response::Data::Scalar(s) => s.value(),
+        let samples: Vec<(Option<String>, f64)> = match result.data() {
+            prometheus_http_query::response::Data::Vector(v) => v
+                .iter()
+                .map(|s| (s.metric().get(POD_LABEL).cloned(), s.sample().value()))
+                .collect(),
+            prometheus_http_query::response::Data::Scalar(s) => vec![(None, s.value())],
             prometheus_http_query::response::Data::Matrix(_) => {
                 return Err(ReadError::Matrix {
                     query: query.to_string(),
                 });
             }
         };
-        if value.is_nan() {
+        if samples.iter().any(|(_, v)| v.is_nan()) {
             return Err(ReadError::NotANumber {
                 query: query.to_string(),
             });
         }
-        Ok(value)
+        Ok(samples)
+    }
+
+    /// One instant query that must return exactly one finite number.
+    pub async fn value(&self, query: &str) -> Result<f64, ReadError> {
+        match self.samples(query).await?.as_slice() {
+            [] => Err(ReadError::Empty {
+                query: query.to_string(),
+            }),
+            [(_, one)] => Ok(*one),
+            many => Err(ReadError::ManySeries {
+                query: query.to_string(),
+                series: many.len(),
+            }),
+        }
+    }
+
+    /// A track's counts, split by pod when both queries can be
+    /// ([`by_pod`]); the track's totals are then the sums over pods.
+    async fn track_counts(
+        &self,
+        failures: &str,
+        total: &str,
+    ) -> Result<(Counts, Vec<Counts>), String> {
+        let v = |r: Result<f64, ReadError>| r.map_err(|e| e.to_string());
+        let (Some(fq), Some(tq)) = (by_pod(failures), by_pod(total)) else {
+            let (f, t) = futures::join!(self.value(failures), self.value(total));
+            return Ok((Counts::new(v(f)?, v(t)?), vec![]));
+        };
+        let (f, t) = futures::join!(self.samples(&fq), self.samples(&tq));
+        let (f, t) = (f.map_err(|e| e.to_string())?, t.map_err(|e| e.to_string())?);
+        if t.is_empty() {
+            return Err(ReadError::Empty { query: tq }.to_string());
+        }
+        let sum = |xs: &[(Option<String>, f64)]| xs.iter().map(|(_, x)| x).sum::<f64>();
+        let pods = t
+            .iter()
+            .filter_map(|(pod, total)| {
+                let pod = pod.as_ref()?;
+                let failed = f
+                    .iter()
+                    .filter(|(p, _)| p.as_ref() == Some(pod))
+                    .map(|(_, x)| x)
+                    .sum();
+                Some(Counts::new(failed, *total))
+            })
+            .collect();
+        Ok((Counts::new(sum(&f), sum(&t)), pods))
     }
 
     /// Reads a `counts` or `query` metric for both tracks (probes are not Prometheus's).
@@ -221,20 +260,21 @@ impl PrometheusProvider {
             render(template, ctx, track).map_err(|e| format!("{}: {e}", track.track))
         };
         if let Some(c) = &metric.counts {
-            let queries = [
-                q(&c.failures, canary)?,
-                q(&c.total, canary)?,
-                q(&c.failures, stable)?,
-                q(&c.total, stable)?,
-            ];
-            let [cf, ct, sf, st] = futures::future::join_all(queries.iter().map(|x| self.value(x)))
-                .await
-                .try_into()
-                .expect("four queries, four results");
+            let (cf, ct) = (q(&c.failures, canary)?, q(&c.total, canary)?);
+            let (sf, st) = (q(&c.failures, stable)?, q(&c.total, stable)?);
             let v = |r: Result<f64, ReadError>| r.map_err(|e| e.to_string());
+            // Stable's pods tell how bursty failures are; the canary's few pods are
+            // what is being judged, so they are read whole.
+            let (cf, ct, stable) = futures::join!(
+                self.value(&cf),
+                self.value(&ct),
+                self.track_counts(&sf, &st)
+            );
+            let (stable, stable_pods) = stable?;
             return Ok(Observation::Counts {
                 canary: Counts::new(v(cf)?, v(ct)?),
-                stable: Counts::new(v(sf)?, v(st)?),
+                stable,
+                stable_pods,
             });
         }
         if let Some(m) = &metric.query {
