@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use portcullis::sim::dataplane::{
-    AuthBehaviour, DataPlaneMetrics, Population, Snapshot, TrafficModel,
+    AuthBehaviour, Bursts, DataPlaneMetrics, Population, Snapshot, TrafficModel,
 };
 use portcullis::sim::workloads::WorkloadOptions;
 use portcullis::sim::workloads::memory::MemoryCluster;
@@ -71,6 +71,7 @@ fn canary_traffic_follows_its_ready_pods_and_its_bug_stays_on_them() {
             baseline: 0.0,
             ..AuthBehaviour::default()
         },
+        bursts: Bursts::default(),
     };
     let metrics = DataPlaneMetrics::new();
     let mut rng = StdRng::seed_from_u64(3);

@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::{Pod, Service};
 use portcullis::sim::dataplane::routing::{self, Unrouted};
 use portcullis::sim::dataplane::{
-    AuthBehaviour, DataPlaneMetrics, Population, Release, Snapshot, TrafficModel,
+    AuthBehaviour, Bursts, DataPlaneMetrics, Population, Release, Snapshot, TrafficModel,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -60,6 +60,7 @@ fn model(service: &str, releases: Vec<Release>) -> TrafficModel {
             baseline: 0.02,
             ..AuthBehaviour::default()
         },
+        bursts: Bursts::default(),
     }
 }
 
@@ -259,4 +260,82 @@ fn release_options_say_what_is_wrong() {
             ..AuthBehaviour::default()
         }
     );
+}
+
+fn failures_by_pod(metrics: &DataPlaneMetrics) -> Vec<u64> {
+    [
+        "auth-stable-1",
+        "auth-stable-2",
+        "auth-stable-3",
+        "auth-stable-4",
+        "auth-canary-1",
+    ]
+    .iter()
+    .map(|p| metrics.logins(NS, p, false))
+    .collect()
+}
+
+#[test]
+fn retries_and_bots_put_bursts_of_failures_on_one_pod() {
+    let snapshot = cluster(&[]);
+    let mut m = TrafficModel {
+        bursts: Bursts {
+            retries: 3.0,
+            ..Bursts::default()
+        },
+        ..model("auth", vec![])
+    };
+    m.default.baseline = 0.1;
+    let metrics = DataPlaneMetrics::new();
+    let served = m.serve_many(&snapshot, &metrics, 20_000, &mut StdRng::seed_from_u64(5));
+    let failed_logins = served.iter().filter(|s| s.code != 200).count() as f64;
+    let failed_attempts: u64 = failures_by_pod(&metrics).iter().sum();
+    // Each failing login comes with 2 more failing attempts on average.
+    let per = failed_attempts as f64 / failed_logins;
+    assert!((2.7..3.3).contains(&per), "{per} attempts per failed login");
+
+    m.bursts = Bursts {
+        bot_share: 0.01,
+        bot_attempts: 30,
+        ..Bursts::default()
+    };
+    m.default.baseline = 0.0;
+    let metrics = DataPlaneMetrics::new();
+    m.serve_many(&snapshot, &metrics, 10_000, &mut StdRng::seed_from_u64(6));
+    let by_pod = failures_by_pod(&metrics);
+    assert!(
+        by_pod.iter().all(|f| f % 30 == 0),
+        "whole bots per pod: {by_pod:?}"
+    );
+    let bots: u64 = by_pod.iter().sum::<u64>() / 30;
+    assert!((70..130).contains(&bots), "{bots} bots in 10 000 logins");
+}
+
+#[test]
+fn credential_stuffing_stays_on_the_pods_its_connections_reached() {
+    use portcullis::sim::dataplane::TrafficRunner;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let snapshot = cluster(&[]);
+    let m = TrafficModel {
+        bursts: Bursts {
+            stuffing_rps: 100.0,
+            stuffing_connections: 2,
+            stuffing_lifetime: Duration::from_secs(3600),
+            ..Bursts::default()
+        },
+        default: AuthBehaviour {
+            baseline: 0.0,
+            ..AuthBehaviour::default()
+        },
+        ..model("auth", vec![])
+    };
+    let metrics = Arc::new(DataPlaneMetrics::new());
+    let mut runner = TrafficRunner::new(m, metrics.clone(), 7);
+    for _ in 0..100 {
+        runner.advance(&snapshot, 0.0, Duration::from_millis(100));
+    }
+    let by_pod = failures_by_pod(&metrics);
+    assert_eq!(by_pod.iter().sum::<u64>(), 1000, "{by_pod:?}");
+    assert!(by_pod.iter().filter(|f| **f > 0).count() <= 2, "{by_pod:?}");
 }

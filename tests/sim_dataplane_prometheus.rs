@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use portcullis::sim::dataplane::{
-    AuthBehaviour, DataPlaneMetrics, MetricsServer, Population, Snapshot, TrafficModel,
+    AuthBehaviour, Bursts, DataPlaneMetrics, MetricsServer, Population, Snapshot, TrafficModel,
     TrafficRunner,
 };
 use portcullis::sim::prometheus::Prometheus;
@@ -47,6 +47,7 @@ fn runner(metrics: Arc<DataPlaneMetrics>) -> TrafficRunner {
         },
         releases: vec!["auth:2=baseline:0,bug:1.0".parse().unwrap()],
         default: AuthBehaviour::default(),
+        bursts: Bursts::default(),
     };
     TrafficRunner::new(model, metrics, 42)
 }

@@ -1,5 +1,6 @@
 //! `portcullis local-cluster` options of the simulated login traffic.
 
+use super::bursts::Bursts;
 use super::release::{AuthBehaviour, Release};
 use super::traffic::{Population, TrafficModel};
 use std::str::FromStr;
@@ -81,6 +82,18 @@ fn speedup(s: &str) -> Result<f64, TrafficArgError> {
         })
 }
 
+fn at_least_one(s: &str) -> Result<f64, TrafficArgError> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 1.0)
+        .ok_or_else(|| {
+            TrafficArgError::Number(
+                s.into(),
+                "mean attempts must be a number ≥ 1 (1 = no retries)",
+            )
+        })
+}
+
 fn share(s: &str) -> Result<f64, TrafficArgError> {
     s.parse::<f64>()
         .ok()
@@ -127,6 +140,28 @@ pub struct TrafficArgs {
     /// Seed of the random source: the same seed gives the same traffic.
     #[arg(long = "traffic-seed", value_name = "N", default_value_t = 1)]
     pub seed: u64,
+    /// Mean attempts of a person whose login failed (1 = no retries); the retries fail
+    /// the same way, on the same pod.
+    #[arg(long = "traffic-retries", value_name = "MEAN", default_value = "1", value_parser = at_least_one)]
+    pub retries: f64,
+    /// Share of logins that are bots, each making --traffic-bot-attempts failing attempts
+    /// on one pod.
+    #[arg(long = "traffic-bots", value_name = "SHARE", default_value = "0", value_parser = share)]
+    pub bots: f64,
+    #[arg(long = "traffic-bot-attempts", value_name = "N", default_value_t = 30)]
+    pub bot_attempts: u32,
+    /// Credential stuffing: failing logins per second, over --traffic-stuffing-connections
+    /// sticky connections re-dialled after --traffic-stuffing-lifetime seconds on average.
+    #[arg(long = "traffic-stuffing-rps", value_name = "RATE", default_value = "0", value_parser = rate)]
+    pub stuffing_rps: f64,
+    #[arg(
+        long = "traffic-stuffing-connections",
+        value_name = "N",
+        default_value_t = 4
+    )]
+    pub stuffing_connections: u32,
+    #[arg(long = "traffic-stuffing-lifetime", value_name = "SECONDS", default_value = "60", value_parser = speedup)]
+    pub stuffing_lifetime: f64,
     /// Port of /metrics on 127.0.0.1 (0 = a free one).
     #[arg(long = "metrics-port", value_name = "PORT", default_value_t = 0)]
     pub metrics_port: u16,
@@ -151,6 +186,14 @@ impl TrafficArgs {
             default: AuthBehaviour {
                 baseline: self.baseline,
                 ..AuthBehaviour::default()
+            },
+            bursts: Bursts {
+                retries: self.retries,
+                bot_share: self.bots,
+                bot_attempts: self.bot_attempts,
+                stuffing_rps: self.stuffing_rps,
+                stuffing_connections: self.stuffing_connections,
+                stuffing_lifetime: std::time::Duration::from_secs_f64(self.stuffing_lifetime),
             },
         })
     }

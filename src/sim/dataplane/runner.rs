@@ -1,6 +1,7 @@
 //! Paces the traffic model: `rps` requests per second of simulated time, simulated time
 //! running at `speedup` × real time (1 for the demo and anything Prometheus scrapes).
 
+use super::bursts::Stuffing;
 use super::metrics::DataPlaneMetrics;
 use super::snapshot::Snapshot;
 use super::traffic::TrafficModel;
@@ -21,6 +22,7 @@ pub struct TrafficRunner {
     rng: StdRng,
     /// Fraction of a request carried over to the next step.
     carry: f64,
+    stuffing: Stuffing,
 }
 
 impl TrafficRunner {
@@ -30,6 +32,7 @@ impl TrafficRunner {
             metrics,
             rng: StdRng::seed_from_u64(seed),
             carry: 0.0,
+            stuffing: Stuffing::default(),
         }
     }
 
@@ -40,6 +43,15 @@ impl TrafficRunner {
         self.carry = due - n;
         self.model
             .serve_many(snapshot, &self.metrics, n as u64, &mut self.rng);
+        let target = (self.model.namespace.as_str(), self.model.service.as_str());
+        self.stuffing.advance(
+            &self.model.bursts,
+            snapshot,
+            &self.metrics,
+            target,
+            elapsed,
+            &mut self.rng,
+        );
         n as u64
     }
 

@@ -251,6 +251,13 @@ impl Snapshot {
             .find(|s| s.namespace == namespace && s.name == name)
     }
 
+    /// A ready pod by name (a sticky connection's pod may have gone since).
+    pub fn endpoint(&self, namespace: &str, pod: &str) -> Option<&Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|e| e.ready && e.namespace == namespace && e.pod == pod)
+    }
+
     /// The ready endpoints behind a Service.
     pub fn ready_endpoints(&self, namespace: &str, service: &str) -> Vec<&Endpoint> {
         let Some(svc) = self.service(namespace, service) else {

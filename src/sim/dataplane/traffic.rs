@@ -1,6 +1,7 @@
 //! The traffic model: who logs in (a user population, some of them staff whose requests
 //! carry the canary header), where each request goes and how the release answers it.
 
+use super::bursts::Bursts;
 use super::metrics::DataPlaneMetrics;
 use super::release::{Answer, AuthBehaviour, Release};
 use super::routing::{self, Request, Unrouted};
@@ -24,6 +25,8 @@ pub struct TrafficModel {
     /// Behaviour per image; images not listed answer with `default`.
     pub releases: Vec<Release>,
     pub default: AuthBehaviour,
+    /// Retries, bots and credential stuffing (none by default).
+    pub bursts: Bursts,
 }
 
 /// Where one request went and what it got.
@@ -69,12 +72,31 @@ impl TrafficModel {
     ) -> Result<Served, Unrouted> {
         match routing::route(snapshot, &self.namespace, &self.service, req, rng) {
             Ok(pod) => {
+                if self.bursts.is_bot(rng) {
+                    // A bot's attempts all fail, on the connection the first one opened.
+                    let answer = Answer { code: 401 };
+                    for _ in 0..self.bursts.bot_attempts.max(1) {
+                        metrics.record(pod, req.user, answer);
+                    }
+                    return Ok(Served {
+                        pod: pod.pod.clone(),
+                        image: pod.image.clone(),
+                        user: req.user,
+                        code: answer.code,
+                    });
+                }
                 let answer: Answer = self.behaviour(&pod.image).answer(
                     req.user,
                     rng.random::<f64>(),
                     rng.random::<f64>(),
                 );
                 metrics.record(pod, req.user, answer);
+                if !answer.success() {
+                    // A person retries, and fails the same way (same password, same bug).
+                    for _ in 0..self.bursts.retries_after_failure(rng) {
+                        metrics.record(pod, req.user, answer);
+                    }
+                }
                 Ok(Served {
                     pod: pod.pod.clone(),
                     image: pod.image.clone(),
