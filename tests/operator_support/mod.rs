@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod lab;
 pub mod recording;
 
 use k8s_openapi::api::apps::v1::Deployment;

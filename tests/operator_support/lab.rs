@@ -1,0 +1,201 @@
+//! The whole lab in one process for operator tests that need real analysis: the local
+//! cluster with simulated login traffic (`TrafficArgs` flags), Debian's Prometheus
+//! scraping it behind a switch that can cut it, the app and a Rollout, and the operator
+//! reading Prometheus.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
+use portcullis::api::{Rollout, RolloutStatus};
+use portcullis::controller::measure::PrometheusAnalysis;
+use portcullis::controller::{ControllerArgs, LogFormat};
+use portcullis::sim::cluster::Simulation;
+use portcullis::sim::dataplane::TrafficArgs;
+use portcullis::sim::prometheus::Prometheus;
+use portcullis::sim::workloads::WorkloadOptions;
+use portcullis::sim::{apiserver, setup};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub const NS: &str = "payments";
+pub use super::APP;
+
+/// A TCP proxy to Prometheus that can be cut: while down it refuses to relay, as an
+/// unreachable Prometheus would.
+pub struct Switch {
+    up: Arc<AtomicBool>,
+    pub url: String,
+}
+
+impl Switch {
+    async fn to(target: &str) -> Switch {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let up = Arc::new(AtomicBool::new(true));
+        let target = target.trim_start_matches("http://").to_string();
+        let flag = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Switch { up, url }
+    }
+
+    pub fn set(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+}
+
+pub struct Lab {
+    pub client: Client,
+    pub prometheus: Switch,
+    pub stop: watch::Sender<bool>,
+    _server: apiserver::LocalApiServer,
+    _sim: Simulation,
+    _prom: Prometheus,
+}
+
+#[derive(clap::Parser)]
+struct TrafficCli {
+    #[command(flatten)]
+    traffic: TrafficArgs,
+}
+
+/// The local cluster with login traffic (`traffic` flags, on top of the Service), Prometheus
+/// behind a switch, `objects` created in namespace `payments`, and the operator running.
+pub async fn lab(traffic: &[&str], objects: Vec<Value>) -> Lab {
+    use clap::Parser;
+    portcullis::install_crypto_provider();
+    let server = apiserver::start(apiserver::Config::default())
+        .await
+        .unwrap();
+    let client = server.client().await.unwrap();
+    setup::install_crds(&client, portcullis::api::crds())
+        .await
+        .unwrap();
+    let service = format!("--traffic-service={NS}/{APP}");
+    let args = ["traffic", service.as_str()]
+        .into_iter()
+        .chain(traffic.iter().copied());
+    let traffic = TrafficCli::try_parse_from(args).unwrap().traffic;
+    let options = WorkloadOptions {
+        start_delay: Duration::from_millis(100),
+        readiness_delay: Duration::from_millis(300),
+        failures: Vec::new(),
+    };
+    let sim = Simulation::start(client.clone(), options, &traffic)
+        .await
+        .unwrap();
+    let prom = Prometheus::start(&[sim.metrics_addr().to_string()])
+        .await
+        .expect("Debian's prometheus starts (make deps-prometheus)");
+    let prometheus = Switch::to(prom.url()).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    for obj in objects {
+        create(&client, obj).await;
+    }
+    let (stop, rx) = watch::channel(false);
+    let args = ControllerArgs {
+        kubeconfig: None,
+        namespaces: vec![NS.into()],
+        prometheus_url: prometheus.url.clone(),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        leader_election: false,
+        lease_namespace: NS.into(),
+        lease_name: "portcullis-controller".into(),
+        lease_duration: 15,
+        log_format: LogFormat::Text,
+        gateway_api_check_interval: Duration::from_secs(30),
+    };
+    let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), &prometheus.url));
+    tokio::spawn(portcullis::controller::run_with_client(
+        client.clone(),
+        args,
+        analysis,
+        rx,
+    ));
+    Lab {
+        client,
+        prometheus,
+        stop,
+        _server: server,
+        _sim: sim,
+        _prom: prom,
+    }
+}
+
+pub async fn create(client: &Client, obj: Value) {
+    let (group, version) = match obj["apiVersion"].as_str().unwrap().split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), "v1".to_string()),
+    };
+    let kind = obj["kind"].as_str().unwrap().to_string();
+    let gvk = kube::api::GroupVersionKind::gvk(&group, &version, &kind);
+    let plural = format!("{}s", kind.to_lowercase());
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &ar);
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(obj).unwrap(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("creating a {kind}: {e}"));
+}
+
+pub async fn status(client: &Client) -> RolloutStatus {
+    let api: Api<Rollout> = Api::namespaced(client.clone(), NS);
+    api.get_opt(APP)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.status)
+        .unwrap_or_default()
+}
+
+pub async fn until(
+    client: &Client,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&RolloutStatus) -> bool,
+) -> RolloutStatus {
+    let start = Instant::now();
+    loop {
+        let st = status(client).await;
+        if check(&st) {
+            return st;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no {what} within {limit:?}; last status: {}",
+            serde_json::to_string_pretty(&st).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn canary_replicas(client: &Client) -> i32 {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    api.get_opt(&format!("{APP}-canary"))
+        .await
+        .unwrap()
+        .map_or(0, |d| d.spec.replicas.unwrap_or(0))
+}
