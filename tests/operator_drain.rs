@@ -130,6 +130,8 @@ async fn lab(metrics_deadline: &str) -> Lab {
         lease_duration: 15,
         log_format: LogFormat::Text,
         gateway_api_check_interval: Duration::from_secs(30),
+        max_concurrent_reconciles: 64,
+        resync_interval: portcullis::controller::reconcile::RESYNC,
     };
     let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), &prometheus.url));
     tokio::spawn(portcullis::controller::run_with_client(

@@ -338,13 +338,19 @@ async fn sync_workload(
         return Ok(());
     }
     let rejected = (!rejected.is_empty()).then_some(rejected);
-    let patch = json!({
+    let mut patch = json!({
         "metadata": {"annotations": {
             workload::OWNER_ANNOTATION: name,
             workload::REJECTED_ANNOTATION: rejected,
         }},
         "spec": {"paused": paused},
     });
+    // Unpausing rolls out the template the engine judged on the copy it read (often a
+    // watch cache's, which may lag): only if the Deployment is still that copy (else
+    // 409, read again). Pausing is always safe and needs no guard.
+    if !paused {
+        patch["metadata"]["resourceVersion"] = json!(d.resource_version());
+    }
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pp = patch_params();
     let dn = d.name_any();

@@ -8,6 +8,7 @@
 
 pub mod act;
 pub mod analysis_source;
+pub mod cache;
 mod error;
 pub mod events;
 pub mod finalizer;
