@@ -180,6 +180,7 @@ pub async fn run_with_client(
     stop: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
+    let client = super::counting::counting(client, metrics.clone());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|source| RunError::Metrics {
