@@ -20,7 +20,9 @@ async fn main() -> std::process::ExitCode {
     let options = scenario::Options {
         rollouts: env("SCALE_ROLLOUTS", 10_000),
         replicas: env("SCALE_REPLICAS", 1),
-        operator: env!("CARGO_BIN_EXE_portcullis").into(),
+        // `SCALE_OPERATOR=PATH`: another build of the binary (e.g. main's, to compare).
+        operator: std::env::var_os("SCALE_OPERATOR")
+            .map_or_else(|| env!("CARGO_BIN_EXE_portcullis").into(), Into::into),
         kubeconfig: std::env::var_os("SCALE_KUBECONFIG").map(Into::into),
         namespace: env("SCALE_NAMESPACE", "portcullis-scale".to_string()),
         concurrency: env("SCALE_CONCURRENCY", 64),

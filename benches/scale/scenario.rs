@@ -129,6 +129,7 @@ pub async fn run(o: Options) -> Result<Report, String> {
             .map_err(|e| format!("starting {}: {e}", o.operator.display()))?,
     );
     let pid = operator.0.id();
+    let cluster_pid = _cluster.as_ref().map(|c| c.0.id());
     let started = Instant::now();
     log(format!("operator started (pid {pid})"));
     let sampler = Sampler::start(pid, api_addr);
@@ -143,9 +144,11 @@ pub async fn run(o: Options) -> Result<Report, String> {
         }
     };
     log(format!(
-        "every Rollout has a status after {status_all_s:.1}s (RSS {:.0} MiB, peak connections {})",
+        "every Rollout has a status after {status_all_s:.1}s (RSS {:.0} MiB, peak connections {}); CPU seconds so far: operator {:.1}, local cluster {}",
         sampler.rss_mib(),
-        sampler.peak()
+        sampler.peak(),
+        cpu_seconds(pid),
+        cluster_pid.map_or("-".into(), |p| format!("{:.1}", cpu_seconds(p)))
     ));
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let mut notes = Vec::new();
@@ -602,6 +605,16 @@ impl Sampler {
     fn rss_mib(&self) -> f64 {
         rss_mib(self.pid)
     }
+}
+
+/// User + system CPU time of process `pid` (`/proc/PID/stat`, in clock ticks of 1/100 s).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) end with ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 pub fn rss_mib(pid: u32) -> f64 {

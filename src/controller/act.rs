@@ -338,7 +338,7 @@ async fn sync_workload(
         return Ok(());
     }
     let rejected = (!rejected.is_empty()).then_some(rejected);
-    let mut patch = json!({
+    let patch = json!({
         "metadata": {"annotations": {
             workload::OWNER_ANNOTATION: name,
             workload::REJECTED_ANNOTATION: rejected,
