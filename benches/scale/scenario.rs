@@ -424,26 +424,23 @@ async fn scrape(url: &str) -> Result<Scraped, String> {
     Ok(s)
 }
 
-/// Waits until the operator sends no requests and runs no reconciles for 3 s.
+/// Waits until the operator is done with the start: at most one request (the periodic
+/// look for the Gateway API) in 3 s. Rechecks of idle Rollouts may go on meanwhile.
 async fn quiet(url: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let mut last = scrape(url).await?;
-    let mut still = 0;
-    while still < 6 {
+    loop {
         if Instant::now() > deadline {
             log("the operator did not go quiet; measuring anyway");
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let now = scrape(url).await?;
-        still = if now.requests() == last.requests() && now.reconciles == last.reconciles {
-            still + 1
-        } else {
-            0
-        };
+        if now.requests() - last.requests() <= 1.0 {
+            return Ok(());
+        }
         last = now;
     }
-    Ok(())
 }
 
 /// API requests per reconcile of an idle Rollout: touch up to 500 of them with an
@@ -503,8 +500,13 @@ async fn canaries(client: &Client, o: &Options, prom: &FakePrometheus) -> Result
             .map_err(|e| e.to_string())?;
     }
     log(format!("started {n} canaries"));
-    // Analysis starts once the canary's pods are ready: give it two intervals.
-    tokio::time::sleep(o.interval * 2).await;
+    // Analysis starts once a canary's pods are ready: wait for the first query, then
+    // one interval more for the others to catch up.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while prom.queries.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(o.interval).await;
     let before = prom.queries.load(Ordering::Relaxed);
     let intervals = 3;
     tokio::time::sleep(o.interval * intervals).await;

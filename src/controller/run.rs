@@ -72,7 +72,7 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "30s", value_parser = crate::api::duration::parse_duration)]
     pub gateway_api_check_interval: Duration,
     /// Reconciles running at once (each holds at most one request to the API server, so
-    /// this also bounds the connections to it).
+    /// this also bounds the connections to it; 0: no bound).
     #[arg(long, default_value_t = 64)]
     pub max_concurrent_reconciles: u16,
     /// The longest a quiet Rollout goes without a recheck; rechecks are spread over the
