@@ -131,6 +131,8 @@ async fn lab(metrics_deadline: &str) -> Lab {
         log_format: LogFormat::Text,
         gateway_api_check_interval: Duration::from_secs(30),
         max_concurrent_reconciles: 64,
+        api_qps: 0.0,
+        api_burst: 100,
         resync_interval: portcullis::controller::reconcile::RESYNC,
     };
     let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), &prometheus.url));

@@ -75,6 +75,13 @@ pub struct ControllerArgs {
     /// this also bounds the connections to it; 0: no bound).
     #[arg(long, default_value_t = 64)]
     pub max_concurrent_reconciles: u16,
+    /// Requests per second the operator may send to the API server (watches aside), on
+    /// average; 0: no budget. Bursts up to `--api-burst` go at once.
+    #[arg(long, default_value_t = 0.0)]
+    pub api_qps: f64,
+    /// Requests that may go at once within the `--api-qps` budget.
+    #[arg(long, default_value_t = 100)]
+    pub api_burst: u32,
     /// The longest a quiet Rollout goes without a recheck; rechecks are spread over the
     /// last quarter of it. A recheck of an idle Rollout reads only watch caches.
     #[arg(long, default_value = "5m", value_parser = crate::api::duration::parse_duration)]
@@ -180,7 +187,9 @@ pub async fn run_with_client(
     stop: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let client = super::counting::counting(client, metrics.clone());
+    let budget =
+        (args.api_qps > 0.0).then(|| super::counting::Budget::new(args.api_qps, args.api_burst));
+    let client = super::counting::counting(client, metrics.clone(), budget);
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|source| RunError::Metrics {
