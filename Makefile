@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm deps-buildah deps-image image image-push bench clean e2e-cluster
+.PHONY: all demo build test test-only lint fmt-check crds deps-prometheus deps-helm deps-buildah deps-image image image-push bench bench-scale clean e2e-cluster
 
 all: build
 
@@ -105,6 +105,12 @@ e2e-cluster:
 ## canaries): ~4 minutes to run on 2 cores, after a release build (~10 minutes cold).
 bench:
 	$(CARGO) bench --bench judge
+
+## N Rollouts (SCALE_ROLLOUTS, default 10000) on one operator binary, release build,
+## against a local cluster it starts (or SCALE_KUBECONFIG's cluster, CRDs installed); 1% of
+## them canary. The last line is the `scale:` summary (README, "Scale").
+bench-scale:
+	$(CARGO) bench --bench scale
 
 clean:
 	$(CARGO) clean

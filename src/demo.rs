@@ -257,6 +257,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
         lease_duration: 15,
         log_format: LogFormat::Text,
         gateway_api_check_interval: Duration::from_secs(30),
+        max_concurrent_reconciles: 64,
+        api_qps: 0.0,
+        api_burst: 100,
+        resync_interval: crate::controller::reconcile::RESYNC,
     };
     let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), prometheus.url()));
     let operator = tokio::spawn(crate::controller::run_with_client(

@@ -346,10 +346,55 @@ async fn sync_workload(
         "spec": {"paused": paused},
     });
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let pp = patch_params();
     let dn = d.name_any();
-    api.patch(&dn, &pp, &Patch::Merge(patch))
+    let what = || format!("Deployment {dn} (spec.paused)");
+    if paused {
+        // Pausing is always safe: no guard.
+        api.patch(&dn, &patch_params(), &Patch::Merge(patch))
+            .await
+            .map_err(Error::act(what()))?;
+        return Ok(());
+    }
+    // Unpausing rolls out the template the engine judged on the copy it read (often a
+    // watch cache's, which may lag behind status updates): guarded by that copy's
+    // resourceVersion. On a 409 the live copy is read once: still the same template,
+    // the patch goes again guarded by its resourceVersion; a new one, the 409 stands
+    // (the next reconcile judges it).
+    let guarded = |rv: Option<String>| {
+        let mut p = patch.clone();
+        p["metadata"]["resourceVersion"] = json!(rv);
+        p
+    };
+    match api
+        .patch(
+            &dn,
+            &patch_params(),
+            &Patch::Merge(guarded(d.resource_version())),
+        )
         .await
-        .map_err(Error::act(format!("Deployment {dn} (spec.paused)")))?;
+    {
+        Ok(_) => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(Error::act(what())(e)),
+    }
+    let live = api.get(&dn).await.map_err(Error::observe(what()))?;
+    if live.spec.template != d.spec.template {
+        return Err(Error::Act {
+            what: what(),
+            source: kube::Error::Api(Box::new(kube::core::Status {
+                code: 409,
+                message: "the pod template changed since it was judged".into(),
+                reason: "Conflict".into(),
+                ..Default::default()
+            })),
+        });
+    }
+    api.patch(
+        &dn,
+        &patch_params(),
+        &Patch::Merge(guarded(live.resource_version())),
+    )
+    .await
+    .map_err(Error::act(what()))?;
     Ok(())
 }

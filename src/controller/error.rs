@@ -22,6 +22,8 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("{0}")]
+    CachesNotReady(#[from] super::cache::NotReady),
     #[error("traffic: {0}")]
     Traffic(#[from] TrafficError),
     #[error("the Rollout has no namespace (it is a namespaced kind; was it read from a list?)")]

@@ -18,8 +18,6 @@ use std::time::Duration;
 
 /// How soon a finalizer patch that lost a race is tried again (on a fresh copy by then).
 pub const RETRY: Duration = Duration::from_millis(200);
-/// The backstop after adding the finalizer: its watch event normally comes first.
-const AFTER_ADD: Duration = Duration::from_secs(1);
 
 /// What the reconcile runs, once the finalizer is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +52,8 @@ pub fn state(ro: &Rollout, finalizer: &str) -> State {
 }
 
 /// Runs `reconcile` for `ro` behind `finalizer`: adds it to a live Rollout first; on
-/// deletion runs [`Step::Cleanup`] and removes it once cleanup succeeded.
+/// deletion runs [`Step::Cleanup`] and removes it once cleanup succeeded. `reconcile` gets
+/// the server's fresh copy when the finalizer was just added (`None`: use `ro`).
 pub async fn guard<F, Fut>(
     api: &Api<Rollout>,
     finalizer: &str,
@@ -62,26 +61,27 @@ pub async fn guard<F, Fut>(
     reconcile: F,
 ) -> Result<Action, Error>
 where
-    F: FnOnce(Step) -> Fut,
+    F: FnOnce(Step, Option<Rollout>) -> Fut,
     Fut: Future<Output = Result<Action, Error>>,
 {
     let name = ro.name_any();
     match state(ro, finalizer) {
-        State::Held => reconcile(Step::Apply).await,
+        State::Held => reconcile(Step::Apply, None).await,
         State::Released => Ok(Action::await_change()),
         State::Missing => {
             let patch = add_patch(ro.finalizers(), finalizer);
             match write(api, &name, patch).await {
-                Ok(()) => Ok(Action::requeue(AFTER_ADD)),
+                // Go on with the copy the server answered: the cached one lags behind.
+                Ok(fresh) => reconcile(Step::Apply, Some(fresh)).await,
                 Err(e) if is_stale(&e) => Ok(quiet_retry(&name, "adding", &e)),
                 Err(source) => Err(Error::AddFinalizer { name, source }),
             }
         }
         State::Releasing(index) => {
             // Cleanup must succeed before the finalizer goes: on error it stays.
-            let action = reconcile(Step::Cleanup).await?;
+            let action = reconcile(Step::Cleanup, None).await?;
             match write(api, &name, remove_patch(index, finalizer)).await {
-                Ok(()) => Ok(action),
+                Ok(_) => Ok(action),
                 Err(e) if is_stale(&e) => Ok(quiet_retry(&name, "removing", &e)),
                 Err(source) => Err(Error::RemoveFinalizer { name, source }),
             }
@@ -112,11 +112,10 @@ async fn write(
     api: &Api<Rollout>,
     name: &str,
     ops: Vec<PatchOperation>,
-) -> Result<(), kube::Error> {
+) -> Result<Rollout, kube::Error> {
     let pp = super::act::patch_params();
     api.patch(name, &pp, &Patch::Json::<()>(json_patch::Patch(ops)))
         .await
-        .map(drop)
 }
 
 fn pointer(path: &str) -> PointerBuf {
@@ -252,7 +251,7 @@ mod tests {
         let requests = Requests::default();
         let api = Api::namespaced(answering(code, message, requests.clone()), "pay");
         let mut ran = Vec::new();
-        let result = guard(&api, "portcullis.dev/release", ro, |step| {
+        let result = guard(&api, "portcullis.dev/release", ro, |step, _| {
             ran.push(step);
             async { Ok(Action::await_change()) }
         })

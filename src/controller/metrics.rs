@@ -33,6 +33,12 @@ pub struct ErrorLabel {
     pub kind: String,
 }
 
+/// A request to the API server, by verb (`get`, `list`, `watch`, `create`, `patch`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabel {
+    pub verb: String,
+}
+
 /// One Rollout.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RolloutLabels {
@@ -238,6 +244,8 @@ pub struct Metrics {
     /// 1 while this replica holds the Lease (always, without leader election).
     pub leader: Gauge,
     pub per_rollout: RolloutGauges,
+    /// Requests the operator sent to the API server (see `controller::counting`).
+    pub api_requests: Family<VerbLabel, Counter>,
     phases: Mutex<HashMap<String, Phase>>,
     aborting: Mutex<HashMap<String, Instant>>,
     exported: Mutex<HashMap<String, Exported>>,
@@ -258,6 +266,7 @@ impl Default for Metrics {
             abort_decision_seconds: Histogram::new(exponential_buckets(5.0, 2.0, 12)),
             leader: Gauge::default(),
             per_rollout: RolloutGauges::default(),
+            api_requests: Family::default(),
             phases: Mutex::new(HashMap::new()),
             aborting: Mutex::new(HashMap::new()),
             exported: Mutex::new(HashMap::new()),
@@ -292,6 +301,11 @@ impl Default for Metrics {
             "leader",
             "1 while this replica holds the leader Lease and reconciles",
             m.leader.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "Requests sent to the Kubernetes API server, by verb (a watch counts once, when it starts)",
+            m.api_requests.clone(),
         );
         m.per_rollout.register(&mut registry);
         Metrics { registry, ..m }

@@ -8,6 +8,8 @@
 
 pub mod act;
 pub mod analysis_source;
+pub mod cache;
+pub mod counting;
 mod error;
 pub mod events;
 pub mod finalizer;

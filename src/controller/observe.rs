@@ -4,6 +4,7 @@
 //! HTTPRoute, a template) is not an error of the reconcile: it becomes a `FieldError`,
 //! and the engine reports InvalidSpec naming the field.
 
+use super::cache::Caches;
 use super::error::Error;
 use super::workload::{self, canary_name};
 use crate::analysis::resolve::{self, ResolvedMetric};
@@ -16,10 +17,12 @@ use crate::traffic::{
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The HTTPRoute kind, served by the Gateway API CRD.
 pub fn http_route_resource() -> ApiResource {
@@ -97,6 +100,8 @@ where
         .map_err(Error::observe(format!("{what} {name}")))
 }
 
+/// What `ro` points to, read live from the API server: for the cleanup, which writes the
+/// Deployment back whole (a trimmed cached copy would lose fields).
 pub async fn world(
     client: &Client,
     ro: &Rollout,
@@ -118,17 +123,7 @@ pub async fn world(
     if let Some(d) = &w.workload {
         let uid = d.metadata.uid.clone().unwrap_or_default();
         let rs: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-        let selector = match_labels(&d.spec.selector.match_labels);
-        let lp = ListParams::default().labels(&selector);
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        w.pods = pods
-            .list(&lp)
-            .await
-            .map_err(Error::observe(format!(
-                "Pods of {}",
-                spec.workload_ref.name
-            )))?
-            .items;
+        let lp = ListParams::default().labels(&match_labels(&d.spec.selector.match_labels));
         w.replica_sets = rs
             .list(&lp)
             .await
@@ -157,6 +152,107 @@ pub async fn world(
     Ok(w)
 }
 
+/// What `ro` points to, from the watch caches: an idle reconcile asks the API server
+/// nothing. Pods are not cached: [`pods`] reads them when an analysis is due.
+pub fn world_cached(
+    caches: &Caches,
+    ro: &Rollout,
+    router: &dyn TrafficRouter,
+) -> Result<World, Error> {
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    let spec = &ro.spec;
+    let own = |d: Option<Arc<Deployment>>| d.map(|d| d.as_ref().clone());
+    let mut w = World {
+        workload: own(caches.deployment(&ns, &spec.workload_ref.name)),
+        canary: own(caches.deployment(&ns, &canary_name(&spec.workload_ref.name))),
+        ..Default::default()
+    };
+    if let Some(d) = &w.workload {
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        w.replica_sets = caches.replica_sets_of(&ns, &spec.workload_ref.name, &uid);
+    }
+    w.service = caches
+        .service(&ns, &spec.service)
+        .map(|s| s.as_ref().clone());
+    if w.service.is_none() {
+        w.spec_errors.push(FieldError::new(
+            "spec.service",
+            format!("Service `{}` not found in namespace {ns}", spec.service),
+        ));
+    }
+    if let Some(route) = router.route_name() {
+        match &caches.routes {
+            Some(routes) => match routes
+                .get(&ObjectRef::new_with(route, http_route_resource()).within(&ns))
+            {
+                Some(r) => w.route = Some(serde_json::to_value(r.as_ref()).unwrap_or(Value::Null)),
+                None => w.spec_errors.push(FieldError::new(
+                    "spec.traffic.gatewayAPI.httpRoute",
+                    format!("HTTPRoute `{route}` not found in namespace {ns}"),
+                )),
+            },
+            None => w.router_unavailable = Some(routes_not_served()),
+        }
+    }
+    w.owner_conflict = w
+        .workload
+        .as_ref()
+        .and_then(workload::owner)
+        .filter(|owner| *owner != ro.name_any() && caches.rollout_exists(&ns, owner))
+        .map(str::to_string);
+    if let Some(analysis) = &ro.spec.analysis {
+        let templates: Vec<Option<AnalysisTemplateSpec>> = analysis
+            .templates
+            .iter()
+            .map(|t| {
+                if t.cluster_scope {
+                    caches
+                        .cluster_templates
+                        .get(&ObjectRef::new(&t.name))
+                        .map(|c| AnalysisTemplateSpec::from(c.spec.clone()))
+                } else {
+                    caches
+                        .templates
+                        .get(&ObjectRef::new(&t.name).within(&ns))
+                        .map(|a| a.spec.clone())
+                }
+            })
+            .collect();
+        match resolve::resolve(analysis, &templates) {
+            Ok(metrics) => w.metrics = metrics,
+            Err(errors) => w.spec_errors.extend(errors),
+        }
+    }
+    Ok(w)
+}
+
+/// Lists the pods the workload's selector matches (both tracks) into `w.pods`: only for
+/// an analysis reading (`{{pods}}`, probes), so pods need no cache.
+pub async fn pods(client: &Client, ro: &Rollout, w: &mut World) -> Result<(), Error> {
+    let Some(d) = &w.workload else { return Ok(()) };
+    let ns = ro.namespace().ok_or(Error::NoNamespace)?;
+    let lp = ListParams::default().labels(&match_labels(&d.spec.selector.match_labels));
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    w.pods = api
+        .list(&lp)
+        .await
+        .map_err(Error::observe(format!(
+            "Pods of {}",
+            ro.spec.workload_ref.name
+        )))?
+        .items;
+    Ok(())
+}
+
+fn routes_not_served() -> String {
+    let ar = http_route_resource();
+    format!(
+        "the HTTPRoute API ({}/{}, httproutes) is not served by this cluster: install \
+         the Gateway API CRDs",
+        ar.group, ar.version
+    )
+}
+
 /// Reads the HTTPRoute. A route that does not exist is the user's to create (a spec
 /// error); an API that is not served, or that fails, makes the router unavailable: the
 /// engine holds the release and the router deadline runs.
@@ -170,11 +266,7 @@ async fn read_route(client: &Client, ns: &str, route: &str, w: &mut World) {
             format!("HTTPRoute `{route}` not found in namespace {ns}"),
         )),
         Err(kube::Error::Api(s)) if s.code == 404 => {
-            w.router_unavailable = Some(format!(
-                "the HTTPRoute API ({}/{}, httproutes) is not served by this cluster: install \
-                 the Gateway API CRDs",
-                ar.group, ar.version
-            ))
+            w.router_unavailable = Some(routes_not_served())
         }
         Err(e) => w.router_unavailable = Some(format!("reading HTTPRoute `{route}` failed: {e}")),
     }

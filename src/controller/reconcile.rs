@@ -6,6 +6,7 @@
 //! nothing is done twice.
 
 use super::analysis_source::{AnalysisSource, ReadingRequest};
+use super::cache::Caches;
 use super::error::Error;
 use super::finalizer::{self, Step};
 use super::metrics::Metrics;
@@ -16,23 +17,41 @@ use crate::traffic::router_for;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
-use std::sync::Arc;
+use rand::RngExt;
+use rand::rngs::StdRng;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Held on every Rollout so that deleting one gives traffic back to stable first.
 pub const FINALIZER: &str = "portcullis.dev/release";
 
-/// How often a quiet Rollout is looked at anyway.
-const RESYNC: Duration = Duration::from_secs(300);
+/// How often a quiet Rollout is looked at anyway (`--resync-interval` by default).
+pub const RESYNC: Duration = Duration::from_secs(300);
 
+#[derive(Clone)]
 pub struct Context {
     pub client: Client,
-    pub recorder: events::Recorder,
+    pub recorder: Arc<events::Recorder>,
     pub analysis: Arc<dyn AnalysisSource>,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     /// The clock; tests may move it.
     pub now: fn() -> Timestamp,
+    /// Watch caches to read from; `None`: read everything live.
+    pub caches: Option<Caches>,
+    /// The longest a Rollout goes without a reconcile; each recheck lands at a random
+    /// point of its last quarter, so thousands of Rollouts do not recheck at once.
+    pub resync: Duration,
+    pub jitter: Arc<Mutex<StdRng>>,
+}
+
+impl Context {
+    /// When a quiet Rollout is looked at again: within [¾, 1] × `resync`.
+    fn recheck(&self) -> Duration {
+        let quarter = self.resync / 4;
+        let mut rng = self.jitter.lock().expect("jitter lock");
+        self.resync - quarter.mul_f64(rng.random_range(0.0..1.0))
+    }
 }
 
 pub async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -40,7 +59,10 @@ pub async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Er
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
     let (r, c) = (ro.as_ref(), ctx.as_ref());
-    let result = finalizer::guard(&api, FINALIZER, r, |step| async move {
+    let result = finalizer::guard(&api, FINALIZER, r, |step, fresh| async move {
+        // Right after adding the finalizer: the copy the API server answered with, not
+        // the cached one (which may not have the finalizer yet).
+        let r = fresh.as_ref().unwrap_or(r);
         match step {
             Step::Apply => apply(r, c).await,
             Step::Cleanup => cleanup(r, c).await,
@@ -76,11 +98,18 @@ fn key(ro: &Rollout) -> String {
 
 async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     let router = router_for(&ro.spec);
-    let world = observe::world(&ctx.client, ro, router.as_ref()).await?;
+    let mut world = match &ctx.caches {
+        Some(caches) => {
+            caches.ready().await.map_err(Error::CachesNotReady)?;
+            observe::world_cached(caches, ro, router.as_ref())?
+        }
+        None => observe::world(&ctx.client, ro, router.as_ref()).await?,
+    };
     let mut obs = observe::observations(ro, &world, router.as_ref());
     let before = ro.status.clone().unwrap_or_default();
     let now = (ctx.now)();
     if obs.spec_errors.is_empty() && engine::analysis_due(&ro.spec, &before, now) {
+        observe::pods(&ctx.client, ro, &mut world).await?;
         let stable_rev = before
             .stable
             .as_ref()
@@ -147,8 +176,9 @@ async fn apply(ro: &Rollout, ctx: &Context) -> Result<Action, Error> {
     ctx.metrics.phase(&key(ro), decision.status.phase);
     let ns = ro.namespace().unwrap_or_default();
     ctx.metrics.rollout(&ns, &ro.name_any(), &decision.status);
+    let recheck = ctx.recheck();
     Ok(Action::requeue(
-        decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),
+        decision.requeue_after.unwrap_or(recheck).min(recheck),
     ))
 }
 

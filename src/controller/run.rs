@@ -1,25 +1,28 @@
 //! `portcullis controller`: flags, clients, watches, leader election, shutdown.
 
 use super::analysis_source::AnalysisSource;
+use super::cache::{Caches, Indexes, cached, cached_dynamic, controlling_rollout, owner_names};
 use super::leader::{self, LeaseConfig, Lost};
 use super::metrics::{self, Metrics};
 use super::observe::http_route_resource;
 use super::reconcile::{Context, error_policy, reconcile};
 use super::{events, webhooks};
-use crate::api::Rollout;
+use crate::api::{AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Client, Config, ResourceExt};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -68,6 +71,21 @@ pub struct ControllerArgs {
     /// once HTTPRoutes are served the operator watches them too.
     #[arg(long, default_value = "30s", value_parser = crate::api::duration::parse_duration)]
     pub gateway_api_check_interval: Duration,
+    /// Reconciles running at once (each holds at most one request to the API server, so
+    /// this also bounds the connections to it; 0: no bound).
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrent_reconciles: u16,
+    /// Requests per second the operator may send to the API server (watches aside), on
+    /// average; 0: no budget. Bursts up to `--api-burst` go at once.
+    #[arg(long, default_value_t = 0.0)]
+    pub api_qps: f64,
+    /// Requests that may go at once within the `--api-qps` budget.
+    #[arg(long, default_value_t = 100)]
+    pub api_burst: u32,
+    /// The longest a quiet Rollout goes without a recheck; rechecks are spread over the
+    /// last quarter of it. A recheck of an idle Rollout reads only watch caches.
+    #[arg(long, default_value = "5m", value_parser = crate::api::duration::parse_duration)]
+    pub resync_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +187,9 @@ pub async fn run_with_client(
     stop: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
+    let budget =
+        (args.api_qps > 0.0).then(|| super::counting::Budget::new(args.api_qps, args.api_burst));
+    let client = super::counting::counting(client, metrics.clone(), budget);
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|source| RunError::Metrics {
@@ -182,11 +203,14 @@ pub async fn run_with_client(
     }));
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: events::Recorder::new(client.clone(), events::reporter()),
+        recorder: Arc::new(events::Recorder::new(client.clone(), events::reporter())),
         analysis,
         metrics: metrics.clone(),
         http: webhooks::http_client(),
         now: k8s_openapi::jiff::Timestamp::now,
+        caches: None,
+        resync: args.resync_interval.max(Duration::from_secs(1)),
+        jitter: Arc::new(Mutex::new(StdRng::seed_from_u64(seed()))),
     });
     let routes = has_http_routes(&client).await;
     let work = |lost: Lost| {
@@ -251,7 +275,13 @@ async fn controllers(ctx: Arc<Context>, args: &ControllerArgs, mut routes: bool,
             let shutdown = async move {
                 let _ = stop_rx.wait_for(|l| *l).await;
             };
-            controller(ctx.clone(), ns, routes, shutdown)
+            controller(
+                ctx.clone(),
+                ns,
+                routes,
+                args.max_concurrent_reconciles,
+                shutdown,
+            )
         });
         let all = futures::future::join_all(runs);
         tokio::pin!(all);
@@ -296,68 +326,110 @@ where
     }
 }
 
-/// Rollouts in `store` whose spec names `pick(object)`.
-fn referencing(
-    store: &Store<Rollout>,
-    ns: Option<String>,
-    matches: impl Fn(&Rollout) -> bool,
-) -> Vec<ObjectRef<Rollout>> {
-    store
-        .state()
-        .iter()
-        .filter(|r| r.namespace() == ns && matches(r))
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
+/// A seed for the recheck jitter that differs between replicas and restarts.
+fn seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
 }
 
+/// Every watch the controller runs feeds a cache (what reconciles read) and triggers
+/// reconciles through an index (which Rollouts name the object), never a scan.
 async fn controller(
     ctx: Arc<Context>,
     ns: Option<String>,
     routes: bool,
+    concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let rollouts: Api<Rollout> = api(&client, &ns);
-    let c = Controller::new(rollouts, watcher::Config::default().any_semantic());
-    let store = c.store();
-    let (s1, s2, s3, s4) = (store.clone(), store.clone(), store.clone(), store);
-    let mut c = c
-        .owns(
-            api::<Deployment>(&client, &ns),
-            watcher::Config::default().labels("app.kubernetes.io/managed-by=portcullis"),
+    let index = Arc::new(Indexes::default());
+    let (rollouts, rollouts_w) = reflector::store();
+    let (deployments, deployments_w) = reflector::store();
+    let (replica_sets, replica_sets_w) = reflector::store();
+    let (services, services_w) = reflector::store();
+    let (templates, templates_w) = reflector::store();
+    let (cluster_templates, cluster_templates_w) = reflector::store();
+    let route_w = reflector::store::Writer::new(http_route_resource());
+    let route_store = route_w.as_reader();
+    let caches = Caches {
+        rollouts: rollouts.clone(),
+        deployments,
+        replica_sets,
+        services,
+        routes: routes.then_some(route_store),
+        templates,
+        cluster_templates,
+        index: index.clone(),
+    };
+    let ctx = Arc::new(Context {
+        caches: Some(caches),
+        ..ctx.as_ref().clone()
+    });
+    let all = watcher::Config::default;
+    let i = index.clone();
+    let trigger = cached(
+        api::<Rollout>(&client, &ns),
+        all().any_semantic(),
+        rollouts_w,
+        move |e| i.rollout_event(e),
+    );
+    // Templates only feed their caches: a template change shows at the next reading.
+    let templates = futures::stream::select(
+        cached(
+            api::<AnalysisTemplate>(&client, &ns),
+            all(),
+            templates_w,
+            |_| {},
         )
-        .owns(
-            api::<Service>(&client, &ns),
-            watcher::Config::default().labels("app.kubernetes.io/managed-by=portcullis"),
+        .map(|r| r.map(drop)),
+        cached(
+            Api::<ClusterAnalysisTemplate>::all(client.clone()),
+            all(),
+            cluster_templates_w,
+            |_| {},
         )
-        .watches(
-            api::<Deployment>(&client, &ns),
-            watcher::Config::default(),
-            move |d| {
-                let name = d.name_any();
-                referencing(&s1, d.namespace(), |r| r.spec.workload_ref.name == name)
+        .map(|r| r.map(drop)),
+    );
+    let (i1, i2, i3, i4) = (index.clone(), index.clone(), index.clone(), index.clone());
+    let i_rs = index.clone();
+    let mut c = Controller::for_stream(trigger, rollouts)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .watches_stream(
+            cached(
+                api::<Deployment>(&client, &ns),
+                all(),
+                deployments_w,
+                |_| {},
+            ),
+            move |d: Deployment| {
+                let ns = d.namespace().unwrap_or_default();
+                let mut refs = Indexes::rollouts(&i1.by_workload, &ns, &d.name_any());
+                refs.extend(controlling_rollout(&d));
+                refs
             },
         )
-        .watches(
-            api::<ReplicaSet>(&client, &ns),
-            watcher::Config::default(),
-            move |rs| {
-                let owners: Vec<String> = rs
-                    .owner_references()
+        .watches_stream(
+            cached(
+                api::<ReplicaSet>(&client, &ns),
+                all(),
+                replica_sets_w,
+                move |e| i_rs.replica_sets.apply(e, owner_names),
+            ),
+            move |rs: ReplicaSet| {
+                let ns = rs.namespace().unwrap_or_default();
+                owner_names(&rs)
                     .iter()
-                    .map(|o| o.name.clone())
-                    .collect();
-                referencing(&s2, rs.namespace(), |r| {
-                    owners.contains(&r.spec.workload_ref.name)
-                })
+                    .flat_map(|d| Indexes::rollouts(&i2.by_workload, &ns, d))
+                    .collect::<Vec<_>>()
             },
         )
-        .watches(
-            api::<Service>(&client, &ns),
-            watcher::Config::default(),
-            move |s| {
-                let name = s.name_any();
-                referencing(&s3, s.namespace(), |r| r.spec.service == name)
+        .watches_stream(
+            cached(api::<Service>(&client, &ns), all(), services_w, |_| {}),
+            move |s: Service| {
+                let ns = s.namespace().unwrap_or_default();
+                let mut refs = Indexes::rollouts(&i3.by_service, &ns, &s.name_any());
+                refs.extend(controlling_rollout(&s));
+                refs
             },
         );
     if routes {
@@ -366,23 +438,26 @@ async fn controller(
             Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
             None => Api::all_with(client.clone(), &ar),
         };
-        c = c.watches_with(route_api, ar, watcher::Config::default(), move |route| {
-            let name = route.name_any();
-            referencing(&s4, route.namespace(), |r| {
-                r.spec
-                    .traffic
-                    .gateway_api
-                    .as_ref()
-                    .is_some_and(|g| g.http_route == name)
-            })
-        });
+        c = c.watches_stream_with(
+            cached_dynamic(route_api, all(), route_w),
+            move |route: DynamicObject| {
+                let ns = route.namespace().unwrap_or_default();
+                Indexes::rollouts(&i4.by_route, &ns, &route.name_any())
+            },
+            ar,
+        );
     }
-    c.graceful_shutdown_on(shutdown)
+    let run = c
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    // The template caches live as long as the controller.
+    tokio::select! {
+        _ = run => {}
+        _ = templates.for_each(|_| async {}) => {}
+    }
 }

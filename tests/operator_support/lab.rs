@@ -125,6 +125,10 @@ pub async fn lab(traffic: &[&str], objects: Vec<Value>) -> Lab {
         lease_duration: 15,
         log_format: LogFormat::Text,
         gateway_api_check_interval: Duration::from_secs(30),
+        max_concurrent_reconciles: 64,
+        api_qps: 0.0,
+        api_burst: 100,
+        resync_interval: portcullis::controller::reconcile::RESYNC,
     };
     let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), &prometheus.url));
     tokio::spawn(portcullis::controller::run_with_client(

@@ -77,6 +77,10 @@ impl Operator {
             lease_duration: 3,
             log_format: LogFormat::Text,
             gateway_api_check_interval: Duration::from_millis(300),
+            max_concurrent_reconciles: 64,
+            api_qps: 0.0,
+            api_burst: 100,
+            resync_interval: portcullis::controller::reconcile::RESYNC,
         };
         let source = Arc::new(readings.clone());
         let task = tokio::spawn(async move {
