@@ -259,17 +259,12 @@ impl MetricResult {
     /// A new weight step: evidence that the canary is *not worse* was gathered under
     /// less load and must be earned again, so a regression that shows only under more
     /// traffic cannot ride on an earlier pass. Evidence that it *is* worse carries on
-    /// (one test over the whole canary keeps false rollbacks within α).
+    /// (one test over the whole canary keeps false rollbacks within α). The numbers
+    /// shown stay those of the last reading; the next one starts from here.
     pub fn forget_pass_evidence(&mut self) {
         if let Some(s) = self.state.as_mut() {
             s.not_worse.clear();
             s.below_ceiling.clear();
-        }
-        if self.pass_evidence.is_some() {
-            self.pass_evidence = Some(1.0);
-        }
-        if self.verdict == Some(Verdict::Pass) && self.state.is_some() {
-            self.verdict = Some(Verdict::Inconclusive);
         }
     }
 }

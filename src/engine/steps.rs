@@ -145,19 +145,19 @@ impl Ctx<'_> {
     }
 
     /// "Not worse" at one weight says little about the next: a regression may show
-    /// only under more load. Every weight earns its own pass.
+    /// only under more load. Every weight earns its own pass (and an earlier reading's
+    /// pass never ends a later step: [`Self::fresh_pass`]).
     fn new_weight_needs_new_evidence(&mut self) {
         if let Some(a) = self.st.analysis.as_mut() {
             a.metrics
                 .iter_mut()
                 .for_each(crate::api::MetricResult::forget_pass_evidence);
-            if a.verdict == Some(Verdict::Pass) {
-                a.verdict = Some(Verdict::Inconclusive);
-            }
         }
     }
 
-    /// A pass from a reading taken during the current step, with no error since.
+    /// A pass from a reading taken during the current step, with no error since. A
+    /// reading at the very instant the step started was applied before it started (the
+    /// previous step's), so it must be strictly later.
     pub(super) fn fresh_pass(&self) -> bool {
         let Some(a) = &self.st.analysis else {
             return false;
@@ -165,7 +165,7 @@ impl Ctx<'_> {
         let started = self.st.step_started_at.as_ref().map(|t| t.0);
         a.verdict == Some(Verdict::Pass)
             && a.consecutive_errors == 0
-            && a.last_reading_at.as_ref().map(|t| t.0) >= started
+            && a.last_reading_at.as_ref().map(|t| t.0) > started
     }
 
     /// The last metrics error, for a reason.
