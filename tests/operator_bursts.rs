@@ -8,7 +8,7 @@ mod operator_support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch};
-use operator_support::lab::{APP, Lab, NS, lab, until};
+use operator_support::lab::{APP, Lab, NS, app, lab, until};
 use portcullis::api::Phase;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -16,14 +16,8 @@ use std::time::{Duration, Instant};
 /// The app (6 pods, so stable keeps 3 to compare at 50%) and a Rollout judging the
 /// example login gate's queries at 50% for `pause`.
 fn objects(pause: &str) -> Vec<Value> {
-    vec![
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": APP, "namespace": NS},
-            "spec": {"replicas": 6, "selector": {"matchLabels": {"app": APP}},
-                     "template": {"metadata": {"labels": {"app": APP}},
-                                  "spec": {"containers": [{"name": "app", "image": "auth:1.0"}]}}}}),
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": APP, "namespace": NS},
-            "spec": {"selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+    let mut objects = app(6);
+    objects.push(
         json!({"apiVersion": "portcullis.dev/v1alpha1", "kind": "Rollout",
             "metadata": {"name": APP, "namespace": NS},
             "spec": {"workloadRef": {"name": APP}, "service": APP,
@@ -32,7 +26,8 @@ fn objects(pause: &str) -> Vec<Value> {
                     {"name": "login-failure-ratio", "counts": {
                         "failures": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",outcome=\"failure\",pod=~\"{{pods}}\"}[{{elapsed}}])) or vector(0)",
                         "total": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",pod=~\"{{pods}}\"}[{{elapsed}}]))"}}]}}}),
-    ]
+    );
+    objects
 }
 
 /// Waits for adoption, then pushes `image` (once the workload is held paused).

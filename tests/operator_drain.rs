@@ -9,7 +9,7 @@ mod operator_support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
-use operator_support::lab::{APP, Lab, NS, canary_replicas, lab, until};
+use operator_support::lab::{APP, Lab, NS, app, canary_replicas, lab, until};
 use portcullis::api::{Phase, RolloutStatus, WaitFor};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -18,14 +18,8 @@ const TRAFFIC: [&str; 2] = ["--traffic-rps=100", "--traffic-baseline=0.02"];
 
 /// The app and a Rollout analysed by `onError: drain` (the default).
 fn objects(metrics_deadline: &str) -> Vec<Value> {
-    vec![
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": APP, "namespace": NS},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": APP}},
-                     "template": {"metadata": {"labels": {"app": APP}},
-                                  "spec": {"containers": [{"name": "app", "image": "auth:1.0"}]}}}}),
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": APP, "namespace": NS},
-            "spec": {"selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+    let mut objects = app(3);
+    objects.push(
         json!({"apiVersion": "portcullis.dev/v1alpha1", "kind": "Rollout",
             "metadata": {"name": APP, "namespace": NS},
             "spec": {"workloadRef": {"name": APP}, "service": APP,
@@ -36,7 +30,8 @@ fn objects(metrics_deadline: &str) -> Vec<Value> {
                         "failures": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",outcome=\"failure\",pod=~\"{{pods}}\"}[{{elapsed}}])) or vector(0)",
                         "total": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",pod=~\"{{pods}}\"}[{{elapsed}}]))",
                         "maxIncrease": 0.5}}]}}}),
-    ]
+    );
+    objects
 }
 
 fn draining(st: &RolloutStatus) -> bool {

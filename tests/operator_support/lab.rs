@@ -75,6 +75,19 @@ struct TrafficCli {
     traffic: TrafficArgs,
 }
 
+/// The app: Deployment `auth-api` (image `auth:1.0`, `replicas` pods) and its Service.
+pub fn app(replicas: i32) -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": APP, "namespace": NS},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": APP}},
+                     "template": {"metadata": {"labels": {"app": APP}},
+                                  "spec": {"containers": [{"name": "app", "image": "auth:1.0"}]}}}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": APP, "namespace": NS},
+            "spec": {"selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+    ]
+}
+
 /// The local cluster with login traffic (`traffic` flags, on top of the Service), Prometheus
 /// behind a switch, `objects` created in namespace `payments`, and the operator running.
 pub async fn lab(traffic: &[&str], objects: Vec<Value>) -> Lab {
