@@ -6,12 +6,11 @@
 
 mod operator_support;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch};
-use operator_support::lab::{APP, Lab, NS, app, lab, until};
+use operator_support::lab::{APP, NS};
+use operator_support::lab::{app, lab, push, until};
 use portcullis::api::Phase;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The app (6 pods, so stable keeps 3 to compare at 50%) and a Rollout judging the
 /// example login gate's queries at 50% for `pause`.
@@ -28,28 +27,6 @@ fn objects(pause: &str) -> Vec<Value> {
                         "total": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",pod=~\"{{pods}}\"}[{{elapsed}}]))"}}]}}}),
     );
     objects
-}
-
-/// Waits for adoption, then pushes `image` (once the workload is held paused).
-async fn push(lab: &Lab, image: &str) {
-    until(&lab.client, "adoption", Duration::from_secs(30), |s| {
-        s.phase == Some(Phase::Idle)
-    })
-    .await;
-    let api: Api<Deployment> = Api::namespaced(lab.client.clone(), NS);
-    let start = Instant::now();
-    while api.get(APP).await.unwrap().spec.paused != Some(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the workload paused"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let patch =
-        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
-    api.patch(APP, &Default::default(), &Patch::Strategic(patch))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -7,12 +7,10 @@
 
 mod operator_support;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
-use operator_support::lab::{APP, Lab, NS, app, canary_replicas, lab, until};
+use operator_support::lab::{APP, Lab, NS, app, canary_replicas, lab, push, until};
 use portcullis::api::{Phase, RolloutStatus, WaitFor};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TRAFFIC: [&str; 2] = ["--traffic-rps=100", "--traffic-baseline=0.02"];
 
@@ -40,28 +38,7 @@ fn draining(st: &RolloutStatus) -> bool {
 
 /// Pushes release 1.1 and waits for its canary at 25% with a reading taken.
 async fn canary_at_25(lab: &Lab) {
-    until(&lab.client, "adoption", Duration::from_secs(30), |s| {
-        s.phase == Some(Phase::Idle)
-    })
-    .await;
-    let api: Api<Deployment> = Api::namespaced(lab.client.clone(), NS);
-    // Paused first, or the push would partly roll out before the canary starts.
-    let start = Instant::now();
-    while api.get(APP).await.unwrap().spec.paused != Some(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the workload paused"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "auth:1.1"}]}}}});
-    api.patch(
-        APP,
-        &Default::default(),
-        &kube::api::Patch::Strategic(patch),
-    )
-    .await
-    .unwrap();
+    push(lab, "auth:1.1").await;
     until(
         &lab.client,
         "the canary at 25% with readings",

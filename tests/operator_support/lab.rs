@@ -216,3 +216,30 @@ pub async fn canary_replicas(client: &Client) -> i32 {
         .unwrap()
         .map_or(0, |d| d.spec.replicas.unwrap_or(0))
 }
+
+/// Waits for adoption, then pushes `image`, once the workload is held paused (or the push
+/// would partly roll out before the canary starts).
+pub async fn push(lab: &Lab, image: &str) {
+    until(&lab.client, "adoption", Duration::from_secs(30), |s| {
+        s.phase == Some(portcullis::api::Phase::Idle)
+    })
+    .await;
+    let api: Api<Deployment> = Api::namespaced(lab.client.clone(), NS);
+    let start = Instant::now();
+    while api.get(APP).await.unwrap().spec.paused != Some(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the workload paused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
+    api.patch(
+        APP,
+        &Default::default(),
+        &kube::api::Patch::Strategic(patch),
+    )
+    .await
+    .unwrap();
+}
