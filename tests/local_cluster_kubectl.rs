@@ -4,32 +4,13 @@
 //! and AnalysisTemplates refused by their CRDs' CEL rules with the field named.
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/kubectl.rs"]
+mod kubectl;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(KUBECTL)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl runs")
-}
-
-fn ok(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = kubectl(kubeconfig, args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use kubectl::{kubectl, ok};
 
 /// kubectl's stderr for a command that must fail.
 fn refused(kubeconfig: &Path, args: &[&str]) -> String {

@@ -1,32 +1,15 @@
 //! The local API server driven by the machine's kubectl, as a user drives a real cluster.
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/kubectl.rs"]
+mod kubectl;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(KUBECTL)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl runs")
-}
-
-fn ok(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = kubectl(kubeconfig, args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use kubectl::{KUBECTL, kubectl, ok};
 
 const ROUTE: &str = r#"
 apiVersion: gateway.networking.k8s.io/v1
