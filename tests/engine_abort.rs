@@ -109,6 +109,32 @@ fn a_rejected_revision_is_not_retried_until_retry_or_a_new_template() {
 }
 
 #[test]
+fn retry_on_a_rejected_template_seen_first_adopts_it_in_the_same_decision() {
+    // A new Rollout over a Deployment whose template an earlier Rollout rejected.
+    let mut w = World::new(
+        with_analysis(spec(vec![Step::set_weight(20)])),
+        rev("v2", "auth:2-bad"),
+        4,
+    );
+    w.obs.workload.as_mut().unwrap().rejected_revisions = vec!["v2".into()];
+    let d = w.step();
+    assert_eq!(d.status.phase, Some(Phase::Blocked));
+
+    w.obs.command = Some("retry:accept-v2".into());
+    let d = w.step();
+    assert!(d.status.last_command.as_ref().unwrap().accepted);
+    assert_eq!(d.status.stable, Some(rev("v2", "auth:2-bad")));
+    assert!(d.status.rejected_revisions.is_empty());
+    // A reconcile that reads a stale copy of the Deployment, still annotated with the
+    // rejection, does not undo what the user accepted.
+    w.obs.workload.as_mut().unwrap().rejected_revisions = vec!["v2".into()];
+    let again = w.step();
+    assert_eq!(again.status.phase, Some(Phase::Idle));
+    assert_eq!(again.status.stable, Some(rev("v2", "auth:2-bad")));
+    assert!(again.status.rejected_revisions.is_empty());
+}
+
+#[test]
 fn a_new_template_after_an_abort_starts_a_fresh_canary() {
     let mut w = analysed();
     w.obs.analysis = Some(failing_reading());

@@ -237,6 +237,33 @@ fn reverting_the_workload_to_stable_ends_the_canary() {
 }
 
 #[test]
+fn reverting_to_stable_while_the_promotion_rolls_out_ends_the_promotion() {
+    let mut w = World::new(spec(vec![Step::set_weight(20)]), rev("v1", "auth:1"), 4);
+    w.step();
+    w.push(rev("v2", "auth:2"));
+    while w.status.promotion_stage != Some(PromotionStage::RollingOut) {
+        w.step();
+    }
+    // The user puts v1 back while Kubernetes rolls v2 out: nothing will ever roll v2
+    // out now, so waiting for it would only run into the deadline.
+    w.push(rev("v1", "auth:1"));
+    let d = w.step();
+    assert_eq!(d.status.phase, Some(Phase::Idle));
+    assert_eq!(d.status.canary, None);
+    assert_eq!(
+        d.status.waiting, None,
+        "no wait on a rollout that cannot come"
+    );
+    assert_eq!(d.status.stable, Some(rev("v1", "auth:1")));
+    assert_eq!(d.status.history[0].outcome, Outcome::Superseded);
+    assert!(
+        !d.desired.unwrap().workload_paused,
+        "Kubernetes rolls v1 back out"
+    );
+    assert!(w.reasons().contains(&"Reverted".to_string()));
+}
+
+#[test]
 fn deciding_again_with_its_own_status_changes_nothing() {
     let mut w = World::new(spec(standard_steps()), rev("v1", "auth:1"), 4);
     w.step();

@@ -158,7 +158,7 @@ fn step_weight(spec: &RolloutSpec, i: i32) -> i32 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn invariants_hold_over_random_histories(

@@ -127,6 +127,11 @@ fn run(cx: &mut Ctx, verb: Verb, workload: &WorkloadObservation) -> Result<Strin
             cx.st.rejected_revisions.retain(|r| r != rev);
             cx.st.canary = None;
             cx.st.phase = Some(Phase::Idle);
+            if cx.st.stable.is_none() {
+                // Blocked on first sight: the user accepts the template now, in this
+                // decision, so a stale copy of the Deployment's rejections cannot undo it.
+                cx.adopt(workload);
+            }
             Ok(format!(
                 "retrying {}",
                 describe_revision(&workload.revision)

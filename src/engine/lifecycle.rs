@@ -29,33 +29,7 @@ impl Ctx<'_> {
                 self.block("RevisionRejected", message, EventType::Warning);
                 return;
             }
-            // A template Kubernetes has not rolled out yet (pushed before the operator
-            // first looked) is not what runs: the release its pods serve is stable, and
-            // the template is judged as a canary like any new release.
-            let running = workload.serving.clone().filter(|_| !workload.rolled_out);
-            let stable = running.clone().unwrap_or_else(|| rev.clone());
-            self.st.stable = Some(stable.clone());
-            self.st.phase = Some(Phase::Idle);
-            let note = match &running {
-                Some(_) => format!(
-                    "; the Deployment's new template, {}, will run as a canary",
-                    describe_revision(rev)
-                ),
-                None => String::new(),
-            };
-            self.st.message = Some(format!(
-                "adopted {} as stable{note}",
-                describe_revision(&stable)
-            ));
-            self.event(
-                EventType::Normal,
-                "Adopted",
-                format!(
-                    "adopted the running {} as the stable release{note}",
-                    describe_revision(&stable)
-                ),
-                None,
-            );
+            self.adopt(workload);
             return;
         };
         let Some(canary) = self.st.canary.clone() else {
@@ -67,11 +41,6 @@ impl Ctx<'_> {
             return;
         };
         if rev.revision == canary.revision {
-            return;
-        }
-        let promoting_past_scaling = self.st.phase == Some(Phase::Promoting)
-            && self.st.promotion_stage != Some(PromotionStage::ScalingCanary);
-        if promoting_past_scaling && rev.revision == stable.revision {
             return;
         }
         let (reason, message) = if rev.revision == stable.revision {
@@ -100,6 +69,39 @@ impl Ctx<'_> {
         self.clear_canary();
         self.st.phase = Some(Phase::Idle);
         self.st.message = Some(message);
+    }
+
+    /// Adopts what the workload runs as the stable release: the first sight of it, or a
+    /// rejected template the user accepted with `retry`.
+    pub(super) fn adopt(&mut self, workload: &WorkloadObservation) {
+        let rev = &workload.revision;
+        // A template Kubernetes has not rolled out yet (pushed before the operator
+        // first looked) is not what runs: the release its pods serve is stable, and
+        // the template is judged as a canary like any new release.
+        let running = workload.serving.clone().filter(|_| !workload.rolled_out);
+        let stable = running.clone().unwrap_or_else(|| rev.clone());
+        self.st.stable = Some(stable.clone());
+        self.st.phase = Some(Phase::Idle);
+        let note = match &running {
+            Some(_) => format!(
+                "; the Deployment's new template, {}, will run as a canary",
+                describe_revision(rev)
+            ),
+            None => String::new(),
+        };
+        self.st.message = Some(format!(
+            "adopted {} as stable{note}",
+            describe_revision(&stable)
+        ));
+        self.event(
+            EventType::Normal,
+            "Adopted",
+            format!(
+                "adopted the running {} as the stable release{note}",
+                describe_revision(&stable)
+            ),
+            None,
+        );
     }
 
     pub(super) fn clear_canary(&mut self) {

@@ -133,6 +133,11 @@ impl World {
         if d.desired.is_none() && d.hold {
             self.obs.workload.as_mut().unwrap().paused = true;
         }
+        // Whenever the controller writes the Deployment it records the rejections there.
+        if d.desired.is_some() || d.hold {
+            self.obs.workload.as_mut().unwrap().rejected_revisions =
+                d.status.rejected_revisions.clone();
+        }
         if let Some(desired) = &d.desired {
             let w = self.obs.workload.as_mut().unwrap();
             w.paused = desired.workload_paused;
