@@ -5,7 +5,7 @@ use super::decision::EventType;
 use super::freeze;
 use super::machine::*;
 use super::observations::{GateOutcome, WorkloadObservation};
-use crate::api::{NotificationEvent, Outcome, Phase, PromotionStage, WaitFor};
+use crate::api::{NotificationEvent, Outcome, Phase, WaitFor};
 
 impl Ctx<'_> {
     /// Notices a new pod template on the workload: adopts it on first sight, supersedes a
