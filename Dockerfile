@@ -6,7 +6,7 @@
 FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked \
+RUN cargo build --release --locked --no-default-features \
     && scripts/image-rootfs.sh target/release/portcullis /rootfs
 
 # Nothing but the binary, its shared libraries and the CA bundle: no shell, no package

@@ -28,8 +28,10 @@ deps-prometheus:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+## Clippy over the workspace, and the operator as its image builds it (no `lab`).
 lint:
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --no-default-features --lib --bins -- -D warnings
 
 ## A Python venv with Helm's own engine (helm-python-sdk: Helm v4 as a library, no helm
 ## binary) and kubernetes-validate, used by the chart tests (tests/helm_chart.rs).
@@ -52,9 +54,10 @@ deps-image: deps-buildah
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-registry; }
 
 ## The operator's image: the chart's image.repository, tagged with its appVersion (what
-## `helm install` pulls by default). Built from the release binary with buildah as root
-## (vfs storage under target/image, chroot isolation); the last line printed is
-## `image: REF ARCHIVE`, ARCHIVE an oci-archive under target/image/.
+## `helm install` pulls by default). Built from the release binary without the `lab`
+## feature (no local cluster, no demo) with buildah as root (vfs storage under
+## target/image, chroot isolation); the last line printed is `image: REF ARCHIVE`,
+## ARCHIVE an oci-archive under target/image/.
 CHART := charts/portcullis
 CHART_IMAGE_REPO := $(shell awk '/^image:/ {i=1; next} /^[^ #]/ {i=0} i && $$1 == "repository:" {print $$2; exit}' $(CHART)/values.yaml)
 IMAGE_TAG := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' $(CHART)/Chart.yaml)
@@ -63,7 +66,7 @@ IMAGE_ARCHIVE := target/image/portcullis-$(IMAGE_TAG).oci.tar
 BUILDAH_STORE := $(CURDIR)/target/image/storage
 export BUILDAH := buildah --root $(BUILDAH_STORE)/root --runroot $(BUILDAH_STORE)/run --storage-driver vfs
 image: deps-buildah
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --no-default-features
 	@scripts/image.sh build $(IMAGE_REF) $(IMAGE_ARCHIVE)
 
 ## Pushes the image to IMAGE_REPO (any registry; log in first with `buildah login`, or
@@ -79,7 +82,7 @@ image-push: image
 IMAGE_TESTS := $(shell command -v buildah >/dev/null && command -v docker-registry >/dev/null && echo 1)
 
 test-only: deps-prometheus deps-helm
-	PORTCULLIS_IMAGE_TESTS=$(IMAGE_TESTS) $(CARGO) test --all-targets
+	PORTCULLIS_IMAGE_TESTS=$(IMAGE_TESTS) $(CARGO) test --workspace --all-targets
 
 ## fmt check, clippy -D warnings, every test.
 test: fmt-check lint test-only

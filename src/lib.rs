@@ -2,16 +2,17 @@
 //!
 //! Module map (see README): `api` (CRD types, validation), `engine` (pure decisions),
 //! `analysis` (judge: pure statistics; providers: Prometheus / HTTP probes),
-//! `traffic` (routers: weights → objects), `cli` (commands for people and pipelines), `sim` (the local test cluster; nothing else
-//! depends on it).
+//! `traffic` (routers: weights → objects), `cli` (commands for people and pipelines), and,
+//! with the `lab` feature, `lab` (the local cluster on crates/kube-memserver, simulated
+//! login traffic, the Prometheus harness, the demo; nothing else depends on it).
 
 pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod controller;
-pub mod demo;
 pub mod engine;
-pub mod sim;
+#[cfg(feature = "lab")]
+pub mod lab;
 pub mod traffic;
 
 /// Selects rustls' ring provider for the whole process. kube and prometheus-http-query share

@@ -18,7 +18,8 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML (what `crds/` holds).
     Crds,
     /// Run the whole story locally: a good release promoted, a bad one rolled back.
-    Demo(portcullis::demo::DemoArgs),
+    #[cfg(feature = "lab")]
+    Demo(portcullis::lab::demo::DemoArgs),
     /// Run the operator: reconcile Rollouts in the cluster your kubeconfig points to.
     Controller(portcullis::controller::ControllerArgs),
     /// Run a local, Kubernetes-protocol API server for tests and the demo (a test double, not a cluster).
@@ -33,7 +34,8 @@ enum Command {
     /// Prints `ready: <url> kubeconfig=<path>` once it accepts requests and stops on
     /// SIGINT/SIGTERM. With kubectl:
     /// `kubectl --kubeconfig ./local-cluster.kubeconfig apply -f crds/`
-    LocalCluster(portcullis::sim::LocalClusterArgs),
+    #[cfg(feature = "lab")]
+    LocalCluster(portcullis::lab::LocalClusterArgs),
     #[command(flatten)]
     Rollout(portcullis::cli::RolloutCommand),
 }
@@ -48,9 +50,11 @@ async fn main() -> std::process::ExitCode {
             print!("{}", portcullis::api::crds_yaml());
             Ok(())
         }
-        Command::Demo(args) => portcullis::demo::run(args).await,
+        #[cfg(feature = "lab")]
+        Command::Demo(args) => portcullis::lab::demo::run(args).await,
         Command::Controller(args) => portcullis::controller::run(args).await,
-        Command::LocalCluster(args) => portcullis::sim::run(args).await,
+        #[cfg(feature = "lab")]
+        Command::LocalCluster(args) => portcullis::lab::run(args).await,
         Command::Rollout(c) => return portcullis::cli::run(c).await.into(),
     };
     match result {

@@ -10,7 +10,7 @@ use portcullis::api::{
     ClusterAnalysisTemplate, Metric, OnError, Phase, QueryMetric, StableComparison, Step, Verdict,
 };
 use portcullis::engine::AnalysisReading;
-use portcullis::sim::prometheus::Prometheus;
+use portcullis::lab::prometheus::Prometheus;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -114,7 +114,7 @@ fn the_examples_applied_by_hand_see_a_good_release_through_and_a_bad_one_back() 
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,
-        portcullis::sim::prometheus::scrape_config(&[format!("127.0.0.1:{metrics_port}")]),
+        portcullis::lab::prometheus::scrape_config(&[format!("127.0.0.1:{metrics_port}")]),
     )
     .unwrap();
     let prometheus = Command::new("prometheus")

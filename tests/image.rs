@@ -294,6 +294,15 @@ fn the_entrypoint_runs_as_its_user_and_reports_the_charts_app_version() {
     for flag in ["--metrics-addr", "--leader-election", "--prometheus-url"] {
         assert!(help.contains(flag), "{help}");
     }
+    // Built without the `lab` feature: no local cluster, no demo in the image.
+    let commands = chroot(&["--help"]);
+    assert!(commands.contains("controller"), "{commands}");
+    for lab in ["local-cluster", "demo"] {
+        assert!(
+            !commands.contains(lab),
+            "the image carries `{lab}`: {commands}"
+        );
+    }
 }
 
 /// The Dockerfile (for Docker/BuildKit, not built here: no base images offline) and
@@ -334,7 +343,7 @@ fn the_dockerfile_gives_the_same_entrypoint_user_and_files() {
     assert_eq!(arg(last, "COPY"), ["--from=build /rootfs/ /"]);
     let run_steps = arg(build, "RUN").join(" ");
     assert!(
-        run_steps.contains("cargo build --release --locked")
+        run_steps.contains("cargo build --release --locked --no-default-features")
             && run_steps.contains("scripts/image-rootfs.sh target/release/portcullis /rootfs"),
         "the build stage stages the root as make image does: {run_steps}"
     );

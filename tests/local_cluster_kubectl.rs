@@ -24,7 +24,7 @@ fn refused(kubeconfig: &Path, args: &[&str]) -> String {
 }
 
 struct Cluster {
-    server: portcullis::sim::apiserver::LocalApiServer,
+    server: kube_memserver::apiserver::LocalApiServer,
     dir: tempfile::TempDir,
     kc: std::path::PathBuf,
 }
@@ -263,7 +263,7 @@ fn apply_crds(kc: &Path) {
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/portcullis.dev.yaml");
     let routes = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gateway-api/httproutes.yaml"
+        "/crates/kube-memserver/tests/fixtures/gateway-api/httproutes.yaml"
     );
     ok(kc, &["apply", "-f", crds, "-f", routes]);
 }

@@ -10,7 +10,7 @@ use portcullis::api::{Phase, RolloutStatus, Verdict};
 use portcullis::controller::analysis_source::Injected;
 use portcullis::controller::metrics::{ErrorLabel, Metrics};
 use portcullis::engine::AnalysisReading;
-use portcullis::sim::prometheus::Prometheus;
+use portcullis::lab::prometheus::Prometheus;
 use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::{Value, json};

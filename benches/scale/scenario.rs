@@ -103,7 +103,7 @@ pub async fn run(o: Options) -> Result<Report, String> {
         .await
         .map_err(|e| e.to_string())?;
     if o.kubeconfig.is_none() {
-        portcullis::sim::setup::install_crds(&client, portcullis::api::crds())
+        portcullis::lab::setup::install_crds(&client, portcullis::api::crds())
             .await
             .map_err(|e| format!("installing CRDs: {e}"))?;
     }

@@ -10,8 +10,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use portcullis::sim::apiserver::{self, LocalApiServer};
-use portcullis::sim::workloads::{self, WorkloadOptions};
+use kube_memserver::apiserver::{self, LocalApiServer};
+use kube_memserver::workloads::{self, WorkloadOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -148,7 +148,7 @@ impl Cluster {
 fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
     let gateway = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gateway-api/httproutes.yaml"
+        "/crates/kube-memserver/tests/fixtures/gateway-api/httproutes.yaml"
     ))
     .expect("the HTTPRoute CRD fixture");
     serde_saphyr::from_multiple::<CustomResourceDefinition>(&gateway)
@@ -157,7 +157,7 @@ fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
 
 /// CRDs applied and Established.
 async fn install_crds(client: &Client, crds: Vec<CustomResourceDefinition>) {
-    portcullis::sim::setup::install_crds(client, crds)
+    portcullis::lab::setup::install_crds(client, crds)
         .await
         .expect("CRDs installed");
 }

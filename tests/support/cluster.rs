@@ -1,7 +1,8 @@
-//! Starting a local API server for a test, and a client for it.
-use portcullis::sim::apiserver::{self, Config, LocalApiServer};
+//! A local API server (crates/kube-memserver) for one test, and a client for it.
+use kube_memserver::apiserver::{self, Config, LocalApiServer};
 
 pub async fn start() -> (LocalApiServer, kube::Client) {
+    // Other clients in the test (kube's own, reqwest) use rustls.
     portcullis::install_crypto_provider();
     let server = apiserver::start(Config::default())
         .await
