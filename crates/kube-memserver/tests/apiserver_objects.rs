@@ -1,6 +1,5 @@
-//! Writes whose rules live in `sim::objects` (strategic merge, server-side apply,
+//! Writes whose rules live in `objects` (strategic merge, server-side apply,
 //! managedFields, CRD schemas), driven through the local API server with `kube::Client`.
-//! Ignored until `sim::objects` is merged into this branch.
 #[path = "support/cluster.rs"]
 mod cluster;
 

@@ -6,12 +6,12 @@
 //! in [`resources`] and of CRD-defined kinds once the CRD is Established, get/list (label
 //! and field selectors, `limit`/`continue`, `resourceVersion`/`resourceVersionMatch`),
 //! create/update/delete, `/status` and `/scale`, JSON merge and JSON patches, strategic
-//! merge and server-side apply (through `sim::objects`), finalizers and
+//! merge and server-side apply (through `crate::objects`), finalizers and
 //! `deletionTimestamp`, garbage collection of ownerReferences and terminating namespaces,
 //! watches (bookmarks, `sendInitialEvents`, 410 for a compacted resourceVersion), Table
 //! and PartialObjectMetadata output, `Status` errors shaped like kube-apiserver's.
 //!
-//! The transcript replay (`tests/sim_apiserver_replay.rs`) prints how many recorded
+//! The transcript replay (`tests/apiserver_replay.rs`) prints how many recorded
 //! exchanges replay identically per scenario; `tests/support/replay_known.rs` lists every
 //! exchange excused from it, with the reason.
 //!

@@ -1,4 +1,4 @@
-//! Calls into `sim::objects` (strategic merge, server-side apply, managed fields, CRD
+//! Calls into `crate::objects` (strategic merge, server-side apply, managed fields, CRD
 //! schemas), mapped to Kubernetes errors. A panic inside one of them answers a 500 (or,
 //! for managedFields bookkeeping, leaves managedFields as they were) instead of killing
 //! the connection; a schema step (pruning, defaulting, validation) that panics is skipped.
@@ -20,7 +20,7 @@ fn types(res: &Resource) -> Option<TypeInfo<'_>> {
     }
 }
 
-/// Names of the `sim::objects` functions that panicked once: they are not called again
+/// Names of the `crate::objects` functions that panicked once: they are not called again
 /// (one panic report per process, not one per request).
 static BROKEN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 

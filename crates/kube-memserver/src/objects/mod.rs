@@ -1,7 +1,7 @@
 //! Pure object manipulation the API server needs: strategic merge patch, server-side
 //! apply with managed fields, and structural OpenAPI schema validation and pruning.
 //! No I/O: JSON in, JSON out, so each rule is pinned by unit tests against what a real
-//! kube-apiserver answered (`tests/sim_objects_*.rs` replay the recorded transcripts).
+//! kube-apiserver answered (`tests/objects_*.rs` replay the recorded transcripts).
 //!
 //! Layout: [`builtin_types`] describes the built-in kinds' list/map markers, [`types`]
 //! walks either that table or a CRD schema, [`strategic`] is strategic merge patch,

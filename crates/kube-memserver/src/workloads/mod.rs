@@ -7,7 +7,7 @@
 //! cores over an in-memory store with a clock that moves only when told (accelerated
 //! time for tests; no API server).
 //!
-//! For `portcullis local-cluster`: flatten [`WorkloadOptions`] into its arguments and spawn
+//! In a command line (e.g. `portcullis local-cluster`): flatten [`WorkloadOptions`] into its arguments and spawn
 //! [`run()`] with a client of the local API server.
 
 mod access;

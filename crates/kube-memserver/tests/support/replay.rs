@@ -107,7 +107,7 @@ fn digits_to_n(s: &str) -> String {
 }
 
 /// The answer with volatile values blanked out (managedFields are pinned by
-/// `sim::objects`' own tests; ages in Table cells change with time).
+/// `crate::objects`' own tests; ages in Table cells change with time).
 pub fn normalize(v: &Value) -> Value {
     match v {
         Value::Object(o) => {

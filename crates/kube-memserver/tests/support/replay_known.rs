@@ -15,7 +15,7 @@ pub fn needs_objects() -> Excused {
     Excused::new()
 }
 
-/// Lasting differences from kube-apiserver (the module docs of `sim::apiserver` list them).
+/// Lasting differences from kube-apiserver (the module docs of `crate::apiserver` list them).
 pub fn known_differences() -> Excused {
     let mut m = Excused::new();
     add(
