@@ -88,6 +88,33 @@ pub struct ControllerArgs {
     pub resync_interval: Duration,
 }
 
+impl ControllerArgs {
+    /// The flags' own defaults for an operator run inside another process (the demo, the
+    /// lab, tests): watching `namespace` only, reading `prometheus_url`, no leader
+    /// election, `/metrics` on a free loopback port.
+    pub fn in_process(namespace: &str, prometheus_url: &str) -> ControllerArgs {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: ControllerArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from([
+            "controller",
+            "--namespace",
+            namespace,
+            "--prometheus-url",
+            prometheus_url,
+            "--lease-namespace",
+            namespace,
+            "--leader-election=false",
+            "--metrics-addr=127.0.0.1:0",
+        ])
+        .expect("the in-process flags parse")
+        .args
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("kubeconfig {path}: {source}")]

@@ -5,17 +5,13 @@
 
 use crate::api::{Phase, Rollout, RolloutStatus};
 use crate::cli::{Exit, RolloutCommand};
+use crate::controller::ControllerArgs;
 use crate::controller::measure::PrometheusAnalysis;
-use crate::controller::{ControllerArgs, LogFormat};
-use crate::lab::cluster::Simulation;
-use crate::lab::dataplane::TrafficArgs;
-use crate::lab::prometheus::Prometheus;
-use crate::lab::setup;
+use crate::lab::stack::{self, Stack};
 use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use kube_memserver::apiserver;
 use kube_memserver::workloads::WorkloadOptions;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -45,12 +41,6 @@ pub enum DemoError {
 
 fn step(e: impl std::fmt::Display) -> DemoError {
     DemoError::Step(e.to_string())
-}
-
-#[derive(Parser)]
-struct TrafficCli {
-    #[command(flatten)]
-    traffic: TrafficArgs,
 }
 
 fn manifests() -> Vec<(&'static str, Value)> {
@@ -217,53 +207,39 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
     println!(
         "Portcullis demo: a local cluster (a test double), simulated login traffic, a real Prometheus."
     );
-    let server = apiserver::start(apiserver::Config::default()).await?;
-    server.write_kubeconfig(&args.kubeconfig)?;
-    println!(
-        "local cluster at {}  (kubectl --kubeconfig {} get rollouts -n {NS} -w)",
-        server.url(),
-        args.kubeconfig.display()
-    );
-    let client = server.client().await?;
-    setup::install_crds(&client, crate::api::crds()).await?;
-    let (stop_tx, stop) = watch::channel(false);
     let options = WorkloadOptions {
         start_delay: Duration::from_millis(300),
         readiness_delay: Duration::from_secs(1),
         failures: Vec::new(),
     };
-    let traffic = TrafficCli::try_parse_from([
-        "traffic".to_string(),
-        format!("--traffic-service={NS}/{APP}"),
-        format!("--traffic-rps={}", args.rps),
-        "--traffic-users=5000".into(),
-        "--traffic-baseline=0.02".into(),
-        "--release=auth:1.2=baseline:0.02,bug:1.0".into(),
-    ])?
-    .traffic;
-    let sim = Simulation::start(client.clone(), options, &traffic).await?;
-    let prometheus = Prometheus::start(&[sim.metrics_addr().to_string()]).await?;
+    let traffic = stack::traffic(
+        NS,
+        APP,
+        [
+            format!("--traffic-rps={}", args.rps),
+            "--traffic-users=5000".into(),
+            "--traffic-baseline=0.02".into(),
+            "--release=auth:1.2=baseline:0.02,bug:1.0".into(),
+        ],
+    )?;
+    let lab = Stack::start(options, &traffic).await?;
+    lab.server.write_kubeconfig(&args.kubeconfig)?;
+    println!(
+        "local cluster at {}  (kubectl --kubeconfig {} get rollouts -n {NS} -w)",
+        lab.server.url(),
+        args.kubeconfig.display()
+    );
     println!(
         "Prometheus at {} scraping the pods' login counters every second",
-        prometheus.url()
+        lab.prometheus.url()
     );
-    let controller_args = ControllerArgs {
-        kubeconfig: None,
-        namespaces: vec![NS.into()],
-        prometheus_url: prometheus.url().to_string(),
-        metrics_addr: "127.0.0.1:0".parse()?,
-        leader_election: false,
-        lease_namespace: NS.into(),
-        lease_name: "portcullis-controller".into(),
-        lease_duration: 15,
-        log_format: LogFormat::Text,
-        gateway_api_check_interval: Duration::from_secs(30),
-        max_concurrent_reconciles: 64,
-        api_qps: 0.0,
-        api_burst: 100,
-        resync_interval: crate::controller::reconcile::RESYNC,
-    };
-    let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), prometheus.url()));
+    let client = lab.client.clone();
+    let (stop_tx, stop) = watch::channel(false);
+    let controller_args = ControllerArgs::in_process(NS, lab.prometheus.url());
+    let analysis = Arc::new(PrometheusAnalysis::new(
+        client.clone(),
+        lab.prometheus.url(),
+    ));
     let operator = tokio::spawn(crate::controller::run_with_client(
         client.clone(),
         controller_args,
@@ -281,9 +257,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send 
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(15), operator).await;
-    sim.stop().await;
-    drop(prometheus);
-    server.shutdown().await;
+    lab.stop().await;
     outcome?;
     println!("\ndemo: good release promoted, bad authentication release rolled back");
     Ok(())

@@ -9,6 +9,7 @@ pub mod dataplane;
 pub mod demo;
 pub mod prometheus;
 pub mod setup;
+pub mod stack;
 
 use kube_memserver::{apiserver, workloads};
 

@@ -7,15 +7,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
-use kube_memserver::apiserver;
 use kube_memserver::workloads::WorkloadOptions;
 use portcullis::api::{Rollout, RolloutStatus};
+use portcullis::controller::ControllerArgs;
 use portcullis::controller::measure::PrometheusAnalysis;
-use portcullis::controller::{ControllerArgs, LogFormat};
-use portcullis::lab::cluster::Simulation;
-use portcullis::lab::dataplane::TrafficArgs;
-use portcullis::lab::prometheus::Prometheus;
-use portcullis::lab::setup;
+use portcullis::lab::stack::{self, Stack};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,15 +61,7 @@ pub struct Lab {
     pub client: Client,
     pub prometheus: Switch,
     pub stop: watch::Sender<bool>,
-    _server: apiserver::LocalApiServer,
-    _sim: Simulation,
-    _prom: Prometheus,
-}
-
-#[derive(clap::Parser)]
-struct TrafficCli {
-    #[command(flatten)]
-    traffic: TrafficArgs,
+    _stack: Stack,
 }
 
 /// The app: Deployment `auth-api` (image `auth:1.0`, `replicas` pods) and its Service.
@@ -92,32 +80,15 @@ pub fn app(replicas: i32) -> Vec<Value> {
 /// The local cluster with login traffic (`traffic` flags, on top of the Service), Prometheus
 /// behind a switch, `objects` created in namespace `payments`, and the operator running.
 pub async fn lab(traffic: &[&str], objects: Vec<Value>) -> Lab {
-    use clap::Parser;
-    portcullis::install_crypto_provider();
-    let server = apiserver::start(apiserver::Config::default())
-        .await
-        .unwrap();
-    let client = server.client().await.unwrap();
-    setup::install_crds(&client, portcullis::api::crds())
-        .await
-        .unwrap();
-    let service = format!("--traffic-service={NS}/{APP}");
-    let args = ["traffic", service.as_str()]
-        .into_iter()
-        .chain(traffic.iter().copied());
-    let traffic = TrafficCli::try_parse_from(args).unwrap().traffic;
+    let traffic = stack::traffic(NS, APP, traffic.iter().copied()).unwrap();
     let options = WorkloadOptions {
         start_delay: Duration::from_millis(100),
         readiness_delay: Duration::from_millis(300),
         failures: Vec::new(),
     };
-    let sim = Simulation::start(client.clone(), options, &traffic)
-        .await
-        .unwrap();
-    let prom = Prometheus::start(&[sim.metrics_addr().to_string()])
-        .await
-        .expect("Debian's prometheus starts (make deps-prometheus)");
-    let prometheus = Switch::to(prom.url()).await;
+    let lab = Stack::start(options, &traffic).await.unwrap();
+    let client = lab.client.clone();
+    let prometheus = Switch::to(lab.prometheus.url()).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
     namespaces
@@ -128,22 +99,7 @@ pub async fn lab(traffic: &[&str], objects: Vec<Value>) -> Lab {
         create(&client, obj).await;
     }
     let (stop, rx) = watch::channel(false);
-    let args = ControllerArgs {
-        kubeconfig: None,
-        namespaces: vec![NS.into()],
-        prometheus_url: prometheus.url.clone(),
-        metrics_addr: "127.0.0.1:0".parse().unwrap(),
-        leader_election: false,
-        lease_namespace: NS.into(),
-        lease_name: "portcullis-controller".into(),
-        lease_duration: 15,
-        log_format: LogFormat::Text,
-        gateway_api_check_interval: Duration::from_secs(30),
-        max_concurrent_reconciles: 64,
-        api_qps: 0.0,
-        api_burst: 100,
-        resync_interval: portcullis::controller::reconcile::RESYNC,
-    };
+    let args = ControllerArgs::in_process(NS, &prometheus.url);
     let analysis = Arc::new(PrometheusAnalysis::new(client.clone(), &prometheus.url));
     tokio::spawn(portcullis::controller::run_with_client(
         client.clone(),
@@ -155,9 +111,7 @@ pub async fn lab(traffic: &[&str], objects: Vec<Value>) -> Lab {
         client,
         prometheus,
         stop,
-        _server: server,
-        _sim: sim,
-        _prom: prom,
+        _stack: lab,
     }
 }
 

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use portcullis::api::{Phase, Rollout, RolloutStatus};
+use portcullis::controller::ControllerArgs;
 use portcullis::controller::analysis_source::Injected;
-use portcullis::controller::{ControllerArgs, LogFormat};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,20 +67,11 @@ impl Operator {
             .try_init();
         let (stop, rx) = watch::channel(false);
         let args = ControllerArgs {
-            kubeconfig: None,
-            namespaces: vec![namespace.to_string()],
-            prometheus_url: "http://127.0.0.1:9".into(),
             metrics_addr,
             leader_election,
-            lease_namespace: namespace.to_string(),
-            lease_name: "portcullis-controller".into(),
             lease_duration: 3,
-            log_format: LogFormat::Text,
             gateway_api_check_interval: Duration::from_millis(300),
-            max_concurrent_reconciles: 64,
-            api_qps: 0.0,
-            api_burst: 100,
-            resync_interval: portcullis::controller::reconcile::RESYNC,
+            ..ControllerArgs::in_process(namespace, "http://127.0.0.1:9")
         };
         let source = Arc::new(readings.clone());
         let task = tokio::spawn(async move {
