@@ -367,7 +367,7 @@ fn a_canary_out_of_bounds_alone_reading_after_reading_is_rolled_back() {
     // Twice stable's p99 at every reading, stable steady: the canary alone is above
     // 1.2 × stable each time. Nine such readings reach 1/α = 100 for independent
     // readings; before stable's value has shown how persistent it is, the evidence is
-    // divided by up to 4 (the prior), so it takes a few times that.
+    // divided by up to 7 (the prior), so it takes a few times that.
     let m = [query_metric("p99", None, Some(0.2))];
     let stable = |i: usize| 0.2 + 0.01 * ((i * 7) % 5) as f64;
     let r = feed(&m, (0..100).map(|i| value(2.0 * stable(i), stable(i))));
