@@ -4,11 +4,11 @@
 use portcullis::analysis::judge::dispersion::{self, Dispersion};
 use portcullis::analysis::judge::evidence::tempered_mixture;
 use portcullis::analysis::judge::{Counts, Observation, alphas, judge};
-use portcullis::engine::AnalysisReading;
 use portcullis::api::{
     AnalysisStatus, CountsMetric, Metric, MetricResult, ProbeMetric, QueryMetric, SequentialState,
     StableComparison, Verdict,
 };
+use portcullis::engine::AnalysisReading;
 
 fn counts_metric(name: &str, max_increase: f64, confidence: f64) -> Metric {
     Metric {
@@ -291,7 +291,10 @@ fn value(canary: f64, stable: f64) -> Result<Observation, String> {
 }
 
 /// Feeds readings one after another, as the controller does; the last reading's result.
-fn feed(m: &[Metric], readings: impl IntoIterator<Item = Result<Observation, String>>) -> Vec<AnalysisReading> {
+fn feed(
+    m: &[Metric],
+    readings: impl IntoIterator<Item = Result<Observation, String>>,
+) -> Vec<AnalysisReading> {
     let mut out: Vec<AnalysisReading> = Vec::new();
     for r in readings {
         let previous = out.last().map(|x| x.metrics.clone()).unwrap_or_default();
@@ -313,7 +316,10 @@ fn alpha_is_split_between_every_metric_query_metrics_included() {
     assert!(close(a[1], 0.02 / 3.0, 1e-9), "{a:?}");
     assert!(close(a[2], 0.01 / 3.0, 1e-9), "{a:?}");
     let r = judge(
-        &[counts_metric("a", 0.2, 0.99), query_metric("latency", Some(1.0), None)],
+        &[
+            counts_metric("a", 0.2, 0.99),
+            query_metric("latency", Some(1.0), None),
+        ],
         &[],
         vec![obs(1.0, 100.0, 9.0, 900.0), value(0.5, 0.5)],
     );
@@ -346,7 +352,15 @@ fn a_query_metric_is_not_rolled_back_by_a_few_readings_out_of_bounds() {
     let mut m = query_metric("p99", Some(0.5), Some(0.2));
     m.query.as_mut().unwrap().failure_limit = Some(2);
     let m = [m];
-    let r = feed(&m, [value(0.4, 0.2), value(0.3, 0.3), value(0.6, 0.5), value(0.7, 0.5)]);
+    let r = feed(
+        &m,
+        [
+            value(0.4, 0.2),
+            value(0.3, 0.3),
+            value(0.6, 0.5),
+            value(0.7, 0.5),
+        ],
+    );
     assert_eq!(r[0].verdict, Some(Verdict::Inconclusive));
     assert_eq!(r[0].metrics[0].consecutive_failures, 1);
     assert_eq!(r[1].verdict, Some(Verdict::Pass), "within bounds");
@@ -358,7 +372,10 @@ fn a_query_metric_is_not_rolled_back_by_a_few_readings_out_of_bounds() {
     let msg = last.message.as_deref().unwrap();
     assert!(msg.contains("canary 0.7 > max 0.5"), "{msg}");
     assert!(msg.contains("2 of 2 readings in a row"), "{msg}");
-    assert!(msg.contains("out of bounds alone: canary 3, stable 0"), "{msg}");
+    assert!(
+        msg.contains("out of bounds alone: canary 3, stable 0"),
+        "{msg}"
+    );
     assert!(msg.contains("not enough evidence yet"), "{msg}");
 }
 
@@ -380,8 +397,15 @@ fn a_canary_out_of_bounds_alone_reading_after_reading_is_rolled_back() {
     assert!(res.evidence.unwrap() >= 100.0);
     assert!(res.dispersion.unwrap() >= 1.0);
     let msg = res.message.as_deref().unwrap();
-    assert!(msg.contains("out of bounds more often than stable"), "{msg}");
-    assert!(r[..failed].iter().all(|x| x.verdict == Some(Verdict::Inconclusive)));
+    assert!(
+        msg.contains("out of bounds more often than stable"),
+        "{msg}"
+    );
+    assert!(
+        r[..failed]
+            .iter()
+            .all(|x| x.verdict == Some(Verdict::Inconclusive))
+    );
 }
 
 #[test]
@@ -402,7 +426,10 @@ fn a_bound_both_tracks_breach_is_no_evidence_against_the_canary() {
 fn an_absolute_bound_breached_by_the_canary_alone_is_evidence() {
     // No compareToStable: the max is still judged against stable's breaches.
     let m = [query_metric("p99", Some(0.5), None)];
-    let r = feed(&m, (0..100).map(|i| value(0.7, 0.3 + 0.01 * (i % 3) as f64)));
+    let r = feed(
+        &m,
+        (0..100).map(|i| value(0.7, 0.3 + 0.01 * (i % 3) as f64)),
+    );
     assert!(r.iter().any(|x| x.verdict == Some(Verdict::Fail)));
     // And a query metric without stable's value is no observation.
     let r = judge(
@@ -414,7 +441,11 @@ fn an_absolute_bound_breached_by_the_canary_alone_is_evidence() {
         })],
     );
     assert_eq!(r.verdict, None);
-    assert!(r.error.as_deref().unwrap().contains("stable"), "{:?}", r.error);
+    assert!(
+        r.error.as_deref().unwrap().contains("stable"),
+        "{:?}",
+        r.error
+    );
 }
 
 #[test]
@@ -427,12 +458,22 @@ fn failure_limit_still_asks_for_the_last_readings_to_be_bad() {
     let m = [m];
     let r = feed(
         &m,
-        (0..200).map(|i| if i % 3 == 2 { value(0.2, 0.2) } else { value(0.5, 0.2) }),
+        (0..200).map(|i| {
+            if i % 3 == 2 {
+                value(0.2, 0.2)
+            } else {
+                value(0.5, 0.2)
+            }
+        }),
     );
     assert!(r.iter().all(|x| x.verdict != Some(Verdict::Fail)));
     let last = &r[199].metrics[0];
     assert!(last.evidence.unwrap() >= 100.0, "{:?}", last.evidence);
-    assert_eq!(r[197].verdict, Some(Verdict::Inconclusive), "in bounds, but evidently worse");
+    assert_eq!(
+        r[197].verdict,
+        Some(Verdict::Inconclusive),
+        "in bounds, but evidently worse"
+    );
     let msg = r[198].metrics[0].message.as_deref().unwrap();
     assert!(msg.contains("waiting for failureLimit"), "{msg}");
 }

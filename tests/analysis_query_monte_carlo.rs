@@ -9,9 +9,9 @@
 
 use portcullis::analysis::judge::{Observation, judge, query, signs};
 use portcullis::api::{Metric, MetricResult, QueryMetric, StableComparison, Verdict};
+use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::RngExt;
 use rand_distr::StandardNormal;
 
 const CONFIDENCE: f64 = 0.99;
@@ -179,8 +179,13 @@ fn values_that_persist_over_a_few_readings_are_tempered_by_stable_s_own_persiste
     // does not.
     for (seed, persist) in [(3, 0.5), (5, 0.8)] {
         let (ours, trusting) = persistent(seed, persist);
-        eprintln!("healthy, persistence {persist}: judge {ours}/{RUNS}, untempered {trusting}/{RUNS}");
-        assert!(ours <= allowed(RUNS), "persistence {persist}: {ours}/{RUNS}");
+        eprintln!(
+            "healthy, persistence {persist}: judge {ours}/{RUNS}, untempered {trusting}/{RUNS}"
+        );
+        assert!(
+            ours <= allowed(RUNS),
+            "persistence {persist}: {ours}/{RUNS}"
+        );
         assert!(trusting > allowed(RUNS), "untempered {trusting}/{RUNS}");
     }
 }

@@ -332,7 +332,11 @@ pub fn judge_query(
         format!(
             "{} (stable {stable}{}; {} of {limit} readings in a row)",
             check.violations.join(", "),
-            if check.stable_out { ", out of bounds too" } else { "" },
+            if check.stable_out {
+                ", out of bounds too"
+            } else {
+                ""
+            },
             r.consecutive_failures
         )
     };

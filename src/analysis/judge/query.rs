@@ -120,8 +120,14 @@ fn out_of_bounds(m: &QueryMetric, track: &str, value: f64, other: f64) -> Vec<St
     if let Some(cmp) = &m.compare_to_stable {
         let factor = 1.0 + cmp.max_increase.max(0.0);
         if value > other * factor {
-            let other_track = if track == "canary" { "stable" } else { "canary" };
-            why.push(format!("{track} {value} > {other_track} {other} × {factor}"));
+            let other_track = if track == "canary" {
+                "stable"
+            } else {
+                "canary"
+            };
+            why.push(format!(
+                "{track} {value} > {other_track} {other} × {factor}"
+            ));
         }
     }
     why
@@ -207,10 +213,19 @@ mod tests {
     #[test]
     fn only_a_track_out_of_bounds_alone_says_which_is_worse() {
         // The canary alone above 1.5 × stable.
-        assert_eq!(check(&metric(), 1.6, Some(1.0)).unwrap().alone(), Some(true));
+        assert_eq!(
+            check(&metric(), 1.6, Some(1.0)).unwrap().alone(),
+            Some(true)
+        );
         // Stable alone: above 1.5 × the canary, and above max.
-        assert_eq!(check(&metric(), 1.0, Some(1.6)).unwrap().alone(), Some(false));
-        assert_eq!(check(&metric(), 1.9, Some(2.1)).unwrap().alone(), Some(false));
+        assert_eq!(
+            check(&metric(), 1.0, Some(1.6)).unwrap().alone(),
+            Some(false)
+        );
+        assert_eq!(
+            check(&metric(), 1.9, Some(2.1)).unwrap().alone(),
+            Some(false)
+        );
         // Both above max: an incident on both tracks, no evidence against the canary.
         let both = check(&metric(), 2.2, Some(2.4)).unwrap();
         assert!(!both.ok());

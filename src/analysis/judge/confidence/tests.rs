@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::analysis::judge::evidence::normal_quantile;
+use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::RngExt;
 use rand_distr::{Binomial, Poisson};
 
 const RUNS: usize = 300;
@@ -42,10 +42,10 @@ fn ratio_ever_missed(rng: &mut StdRng, rho: f64, alpha: f64) -> bool {
         let c = Counts::new(binomial(rng, nc, 0.05 * rho), nc);
         let s = Counts::new(binomial(rng, ns, 0.05), ns);
         add_ratio_interval(&mut likelihood, c, s);
-        if let Some((lo, hi)) = ratio_sequence(&likelihood, 1.0, alpha) {
-            if !(lo <= rho && rho <= hi) {
-                return true;
-            }
+        if let Some((lo, hi)) = ratio_sequence(&likelihood, 1.0, alpha)
+            && !(lo <= rho && rho <= hi)
+        {
+            return true;
         }
     }
     false
@@ -80,7 +80,9 @@ fn the_failure_ratio_bound_holds_at_every_reading_in_all_but_alpha_of_runs() {
                 })
             })
             .count();
-        eprintln!("failure ratio {q}: the 95% upper bound ever fell below it in {missed}/{RUNS} runs");
+        eprintln!(
+            "failure ratio {q}: the 95% upper bound ever fell below it in {missed}/{RUNS} runs"
+        );
         assert!(missed <= allowed(alpha), "q = {q}: {missed}/{RUNS}");
     }
 }
@@ -102,7 +104,10 @@ fn the_ratio_sequence_is_wider_than_the_wilson_interval_at_the_same_counts() {
         let odds = |p: f64| p / (1.0 - p) * s.total / c.total;
         let (wlo, whi) = (odds(wlo), odds(whi));
         eprintln!("{c:?} vs {s:?}: sequence [{lo:.3}, {hi:.3}], Wilson [{wlo:.3}, {whi:.3}]");
-        assert!(lo < wlo && whi < hi, "[{lo}, {hi}] vs Wilson [{wlo}, {whi}]");
+        assert!(
+            lo < wlo && whi < hi,
+            "[{lo}, {hi}] vs Wilson [{wlo}, {whi}]"
+        );
     }
 }
 
@@ -116,7 +121,10 @@ fn the_failure_ratio_bound_is_above_the_one_sided_wilson_bound_at_the_same_count
     ] {
         let bound = failure_ratio_upper(c, 1.0, 0.01).unwrap();
         let (_, wilson_upper) = wilson(c.failures, c.total, 0.02);
-        assert!(bound > wilson_upper, "{c:?}: {bound} vs Wilson {wilson_upper}");
+        assert!(
+            bound > wilson_upper,
+            "{c:?}: {bound} vs Wilson {wilson_upper}"
+        );
         assert!(bound > c.ratio().unwrap());
     }
 }
@@ -136,7 +144,12 @@ fn the_ratio_sequence_narrows_around_the_truth_as_readings_accrue() {
     }
     let (lo, hi) = ratio_sequence(&likelihood, 1.0, 0.01).unwrap();
     assert!(lo > 1.5 && hi < 2.7, "[{lo}, {hi}]");
-    assert!(widths[199] < widths[0] / 1.5, "{} vs {}", widths[199], widths[0]);
+    assert!(
+        widths[199] < widths[0] / 1.5,
+        "{} vs {}",
+        widths[199],
+        widths[0]
+    );
 }
 
 #[test]
@@ -149,7 +162,10 @@ fn spread_failures_widen_the_ratio_sequence() {
     );
     let (lo, hi) = ratio_sequence(&likelihood, 1.0, 0.01).unwrap();
     let (wide_lo, wide_hi) = ratio_sequence(&likelihood, 4.0, 0.01).unwrap();
-    assert!(wide_lo < lo && hi < wide_hi, "[{wide_lo}, {wide_hi}] vs [{lo}, {hi}]");
+    assert!(
+        wide_lo < lo && hi < wide_hi,
+        "[{wide_lo}, {wide_hi}] vs [{lo}, {hi}]"
+    );
 }
 
 #[test]
