@@ -12,12 +12,14 @@
 //! the natural parameter (log rate ratio, log odds), so a component's log-ratio for a
 //! fixed offset moves monotonically with `θ` and the values ruled out from below form a
 //! down-set (from above, an up-set). The bound is that set's edge, and the sequence
-//! misses the truth only if the one test *at the grid point next to the truth* rejects:
-//! probability ≤ α/2 per side, with no multiplicity over the grid.
+//! misses the truth only if the one test *at the truth* (never computed, but a
+//! supermartingale all the same) rejects: probability ≤ α/2 per side, with no
+//! multiplicity over the grid. Between grid points the e-value is bounded from below by
+//! concavity (chords and secants), so the bounds found there are conservative too.
 //!
 //! **Price.** Wider than a fixed-sample interval at the same counts (the cost of being
-//! valid at every reading), and, for the rate ratio, grid-rounded outward to a step of
-//! [`RATIO_STEP`].
+//! valid at every reading), and, for the rate ratio, rounded outward to 1/16 of a grid
+//! step of [`RATIO_STEP`] (about 1.4%).
 //!
 //! - Rate ratio (count metrics): the failure split depends on each interval's
 //!   exposures, so the log-likelihood of every grid point is kept in status
@@ -37,7 +39,10 @@ pub const RATIO_MIN: f64 = 1e-3;
 const REPORTED: usize = 73; // RATIO_MIN × 1.25^72 ≈ 9.5e3
 /// Alternatives, in grid steps to either side (×1.25 … ×18).
 pub const OFFSETS: [usize; 6] = [1, 2, 3, 5, 8, 13];
-const PAD: usize = 13;
+/// One step more than the largest offset: bounds between grid points need the next point.
+const PAD: usize = 14;
+/// Bounds are refined within a grid step to this fraction of it.
+const SUBSTEPS: usize = 16;
 /// Length of `state.ratioLikelihood`: the reported points and the alternatives' padding.
 pub const RATIO_GRID: usize = REPORTED + 2 * PAD;
 /// The upper bound when no ratio above is ruled out yet (status is JSON: no infinity).
@@ -80,6 +85,29 @@ fn ratio_evidence(likelihood: &[f64], i: usize, up: bool, phi: f64) -> f64 {
         / OFFSETS.len() as f64
 }
 
+/// A lower bound on the mixture e-value at the ratio a fraction `t` of a step above grid
+/// point `i` (alternatives `up` or down, at the same fraction of their steps): the
+/// log-likelihood is concave, so at the alternatives it is above its chords, and at the
+/// point itself below the extensions of both neighbouring secants.
+fn ratio_evidence_between(likelihood: &[f64], i: usize, t: f64, up: bool, phi: f64) -> f64 {
+    let l = likelihood;
+    let chord = |k: usize| (1.0 - t) * l[k] + t * l[k + 1];
+    let at_point = (l[i] + t * (l[i] - l[i - 1])).min(l[i + 1] - (1.0 - t) * (l[i + 2] - l[i + 1]));
+    OFFSETS
+        .iter()
+        .map(|&m| {
+            let k = if up { i + m } else { i - m };
+            ((chord(k) - at_point) / phi).exp()
+        })
+        .sum::<f64>()
+        / OFFSETS.len() as f64
+}
+
+/// The fractions of a step, `1/SUBSTEPS` to `(SUBSTEPS − 1)/SUBSTEPS`.
+fn fractions() -> impl DoubleEndedIterator<Item = f64> {
+    (1..SUBSTEPS).map(|k| k as f64 / SUBSTEPS as f64)
+}
+
 /// The `1 − alpha` confidence sequence of the rate ratio, for failures as spread as
 /// `phi` (the count test's dispersion). `None` before any failure.
 pub fn ratio_sequence(likelihood: &[f64], phi: f64, alpha: f64) -> Option<(f64, f64)> {
@@ -89,18 +117,29 @@ pub fn ratio_sequence(likelihood: &[f64], phi: f64, alpha: f64) -> Option<(f64, 
     let phi = phi.max(1.0);
     let bar = 2.0 / alpha;
     let reported = PAD..PAD + REPORTED;
-    // Ruled out from below: a down-set; the lower bound is its top.
+    // Ruled out from below: a down-set; the lower bound is its top, refined into the
+    // step above it.
     let lower = reported
         .clone()
         .take_while(|&i| ratio_evidence(likelihood, i, true, phi) >= bar)
         .last()
-        .map_or(0.0, ratio_at);
-    // Ruled out from above: an up-set; the upper bound is its bottom.
+        .map_or(0.0, |j| {
+            fractions()
+                .rev()
+                .find(|&t| ratio_evidence_between(likelihood, j, t, true, phi) >= bar)
+                .map_or(ratio_at(j), |t| ratio_at(j) * RATIO_STEP.powf(t))
+        });
+    // Ruled out from above: an up-set; the upper bound is its bottom, refined into the
+    // step below it.
     let upper = reported
         .rev()
         .take_while(|&i| ratio_evidence(likelihood, i, false, phi) >= bar)
         .last()
-        .map_or(UNBOUNDED, ratio_at);
+        .map_or(UNBOUNDED, |j| {
+            fractions()
+                .find(|&t| ratio_evidence_between(likelihood, j - 1, t, false, phi) >= bar)
+                .map_or(ratio_at(j), |t| ratio_at(j - 1) * RATIO_STEP.powf(t))
+        });
     Some((lower, upper))
 }
 

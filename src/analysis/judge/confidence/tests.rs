@@ -169,8 +169,25 @@ fn spread_failures_widen_the_ratio_sequence() {
 }
 
 #[test]
-fn the_ratio_grid_reaches_past_the_reported_range_by_the_largest_offset() {
-    assert_eq!(OFFSETS.iter().max(), Some(&PAD));
+fn the_ratio_grid_reaches_past_the_reported_range_by_one_more_than_the_largest_offset() {
+    // Bounds between grid points read the point after each alternative.
+    assert_eq!(OFFSETS.iter().max().map(|m| m + 1), Some(PAD));
     assert!((ratio_at(PAD) - RATIO_MIN).abs() < 1e-15);
     assert!(ratio_at(PAD + REPORTED - 1) > 9e3);
+}
+
+#[test]
+fn bounds_are_refined_between_grid_points() {
+    // Concavity lets a bound move into the grid step next to it: tighter than the grid
+    // point, by less than a step (and still wider than Wilson's, tested above).
+    let mut likelihood = Vec::new();
+    add_ratio_interval(
+        &mut likelihood,
+        Counts::new(849.0, 850.0),
+        Counts::new(68.0, 3398.0),
+    );
+    let (lo, hi) = ratio_sequence(&likelihood, 1.0, 0.01).unwrap();
+    // The grid-only bounds of this split are 28.70 and 87.58 (one step coarser).
+    assert!(lo > 28.70 && lo < 28.70 * RATIO_STEP, "{lo}");
+    assert!(hi < 87.58 && hi > 87.58 / RATIO_STEP, "{hi}");
 }
