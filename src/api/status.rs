@@ -251,8 +251,8 @@ pub struct MetricResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_ratio_upper: Option<f64>,
     /// How many times more spread than independent attempts stable's failure counts
-    /// are (count metrics), or how many readings stable's value stays on one side of its
-    /// mean (query metrics); the log-evidence is divided by it.
+    /// are (count metrics), or how persistent stable's value is, about the length of its
+    /// runs on one side of its mean (query metrics); the log-evidence is divided by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispersion: Option<f64>,
     /// The judge's running state, so a restart loses no evidence.
