@@ -8,6 +8,7 @@ use portcullis::api::{
     AnalysisStatus, CountsMetric, Metric, MetricResult, ProbeMetric, QueryMetric, SequentialState,
     StableComparison, Verdict,
 };
+use portcullis::engine::AnalysisReading;
 
 fn counts_metric(name: &str, max_increase: f64, confidence: f64) -> Metric {
     Metric {
@@ -266,30 +267,63 @@ fn one_failure_above_the_ceiling_in_a_small_sample_is_not_enough() {
     assert_eq!(r.verdict, Some(Verdict::Inconclusive));
 }
 
-#[test]
-fn alpha_is_split_between_statistical_metrics_only() {
-    let q = Metric {
-        name: "latency".into(),
+fn query_metric(name: &str, max: Option<f64>, max_increase: Option<f64>) -> Metric {
+    Metric {
+        name: name.into(),
         counts: None,
         query: Some(QueryMetric {
             query: "q".into(),
             min: None,
-            max: Some(1.0),
-            compare_to_stable: None,
+            max,
+            compare_to_stable: max_increase.map(|max_increase| StableComparison { max_increase }),
             failure_limit: None,
+            confidence: None,
         }),
         probe: None,
-    };
+    }
+}
+
+fn value(canary: f64, stable: f64) -> Result<Observation, String> {
+    Ok(Observation::Value {
+        canary,
+        stable: Some(stable),
+    })
+}
+
+/// Feeds readings one after another, as the controller does; the last reading's result.
+fn feed(
+    m: &[Metric],
+    readings: impl IntoIterator<Item = Result<Observation, String>>,
+) -> Vec<AnalysisReading> {
+    let mut out: Vec<AnalysisReading> = Vec::new();
+    for r in readings {
+        let previous = out.last().map(|x| x.metrics.clone()).unwrap_or_default();
+        out.push(judge(m, &previous, vec![r]));
+    }
+    out
+}
+
+#[test]
+fn alpha_is_split_between_every_metric_query_metrics_included() {
+    // A query metric used to sit outside the budget; now the Rollout's false-rollback
+    // probability is at most Σ αᵢ = 0.01/3 + 0.02/3 + 0.01/3 ≤ 0.02.
     let a = alphas(&[
         counts_metric("a", 0.2, 0.99),
         counts_metric("b", 0.2, 0.98),
-        q,
+        query_metric("latency", Some(1.0), None),
     ]);
-    assert!(
-        close(a[0].unwrap(), 0.005, 1e-9) && close(a[1].unwrap(), 0.01, 1e-9),
-        "{a:?}"
+    assert!(close(a[0], 0.01 / 3.0, 1e-9), "{a:?}");
+    assert!(close(a[1], 0.02 / 3.0, 1e-9), "{a:?}");
+    assert!(close(a[2], 0.01 / 3.0, 1e-9), "{a:?}");
+    let r = judge(
+        &[
+            counts_metric("a", 0.2, 0.99),
+            query_metric("latency", Some(1.0), None),
+        ],
+        &[],
+        vec![obs(1.0, 100.0, 9.0, 900.0), value(0.5, 0.5)],
     );
-    assert_eq!(a[2], None);
+    assert!(close(r.metrics[1].alpha.unwrap(), 0.005, 1e-9));
 }
 
 #[test]
@@ -311,38 +345,137 @@ fn a_failing_metric_fails_the_reading_even_when_another_cannot_be_read() {
 }
 
 #[test]
-fn query_metrics_fail_after_failure_limit_readings_in_a_row() {
-    let m = [Metric {
-        name: "p99".into(),
-        counts: None,
-        query: Some(QueryMetric {
-            query: "q".into(),
-            min: None,
-            max: Some(0.5),
-            compare_to_stable: Some(StableComparison { max_increase: 0.2 }),
-            failure_limit: Some(2),
-        }),
-        probe: None,
-    }];
-    let v = |c: f64, s: f64| {
-        Ok(Observation::Value {
-            canary: c,
-            stable: Some(s),
-        })
-    };
-    let r1 = judge(&m, &[], vec![v(0.4, 0.2)]);
-    assert_eq!(r1.verdict, Some(Verdict::Inconclusive));
-    assert_eq!(r1.metrics[0].consecutive_failures, 1);
-    let r2 = judge(&m, &r1.metrics, vec![v(0.3, 0.3)]);
-    assert_eq!(r2.verdict, Some(Verdict::Pass));
-    let r3 = judge(&m, &r2.metrics, vec![v(0.6, 0.5)]);
-    let r4 = judge(&m, &r3.metrics, vec![v(0.7, 0.5)]);
-    assert_eq!(r4.verdict, Some(Verdict::Fail));
-    assert!(
-        r4.metrics[0].message.as_deref().unwrap().contains("2 of 2"),
-        "{:?}",
-        r4.metrics[0].message
+fn a_query_metric_is_not_rolled_back_by_a_few_readings_out_of_bounds() {
+    // Before, two readings in a row above max (failureLimit 2) failed the canary: a
+    // threshold with no error rate. Now a reading out of bounds is one sign of a
+    // sequential test; two are far from evidence.
+    let mut m = query_metric("p99", Some(0.5), Some(0.2));
+    m.query.as_mut().unwrap().failure_limit = Some(2);
+    let m = [m];
+    let r = feed(
+        &m,
+        [
+            value(0.4, 0.2),
+            value(0.3, 0.3),
+            value(0.6, 0.5),
+            value(0.7, 0.5),
+        ],
     );
+    assert_eq!(r[0].verdict, Some(Verdict::Inconclusive));
+    assert_eq!(r[0].metrics[0].consecutive_failures, 1);
+    assert_eq!(r[1].verdict, Some(Verdict::Pass), "within bounds");
+    let last = &r[3].metrics[0];
+    assert_eq!(r[3].verdict, Some(Verdict::Inconclusive));
+    assert_eq!(last.consecutive_failures, 2);
+    let tally = last.state.as_ref().unwrap().query.as_ref().unwrap();
+    assert_eq!((tally.canary_alone, tally.stable_alone), (3, 0));
+    let msg = last.message.as_deref().unwrap();
+    assert!(msg.contains("canary 0.7 > max 0.5"), "{msg}");
+    assert!(msg.contains("2 of 2 readings in a row"), "{msg}");
+    assert!(
+        msg.contains("out of bounds alone: canary 3, stable 0"),
+        "{msg}"
+    );
+    assert!(msg.contains("not enough evidence yet"), "{msg}");
+}
+
+#[test]
+fn a_canary_out_of_bounds_alone_reading_after_reading_is_rolled_back() {
+    // Twice stable's p99 at every reading, stable steady: the canary alone is above
+    // 1.2 × stable each time. Nine such readings reach 1/α = 100 for independent
+    // readings; before stable's value has shown how persistent it is, the evidence is
+    // divided by up to 7 (the prior), so it takes a few times that.
+    let m = [query_metric("p99", None, Some(0.2))];
+    let stable = |i: usize| 0.2 + 0.01 * ((i * 7) % 5) as f64;
+    let r = feed(&m, (0..100).map(|i| value(2.0 * stable(i), stable(i))));
+    let failed = r
+        .iter()
+        .position(|x| x.verdict == Some(Verdict::Fail))
+        .expect("rolled back within 100 readings");
+    assert!((9..60).contains(&failed), "failed at reading {failed}");
+    let res = &r[failed].metrics[0];
+    assert!(res.evidence.unwrap() >= 100.0);
+    assert!(res.dispersion.unwrap() >= 1.0);
+    let msg = res.message.as_deref().unwrap();
+    assert!(
+        msg.contains("out of bounds more often than stable"),
+        "{msg}"
+    );
+    assert!(
+        r[..failed]
+            .iter()
+            .all(|x| x.verdict == Some(Verdict::Inconclusive))
+    );
+}
+
+#[test]
+fn a_bound_both_tracks_breach_is_no_evidence_against_the_canary() {
+    // Load or an upstream incident puts both tracks above max: no rollback, however long,
+    // but no pass either (an analysis step waits).
+    let m = [query_metric("p99", Some(0.5), Some(0.3))];
+    let r = feed(&m, (0..200).map(|_| value(0.8, 0.75)));
+    assert!(r.iter().all(|x| x.verdict == Some(Verdict::Inconclusive)));
+    let last = &r[199].metrics[0];
+    assert_eq!(last.evidence, Some(1.0));
+    assert_eq!(last.consecutive_failures, 200);
+    let msg = last.message.as_deref().unwrap();
+    assert!(msg.contains("stable is out of these bounds too"), "{msg}");
+}
+
+#[test]
+fn an_absolute_bound_breached_by_the_canary_alone_is_evidence() {
+    // No compareToStable: the max is still judged against stable's breaches.
+    let m = [query_metric("p99", Some(0.5), None)];
+    let r = feed(
+        &m,
+        (0..100).map(|i| value(0.7, 0.3 + 0.01 * (i % 3) as f64)),
+    );
+    assert!(r.iter().any(|x| x.verdict == Some(Verdict::Fail)));
+    // And a query metric without stable's value is no observation.
+    let r = judge(
+        &m,
+        &[],
+        vec![Ok(Observation::Value {
+            canary: 0.7,
+            stable: None,
+        })],
+    );
+    assert_eq!(r.verdict, None);
+    assert!(
+        r.error.as_deref().unwrap().contains("stable"),
+        "{:?}",
+        r.error
+    );
+}
+
+#[test]
+fn failure_limit_still_asks_for_the_last_readings_to_be_bad() {
+    // Evidence enough, but the canary is back within bounds on every other reading:
+    // with failureLimit 3 it is never rolled back, and never passes while the evidence
+    // says it is worse.
+    let mut m = query_metric("p99", None, Some(0.2));
+    m.query.as_mut().unwrap().failure_limit = Some(3);
+    let m = [m];
+    let r = feed(
+        &m,
+        (0..200).map(|i| {
+            if i % 3 == 2 {
+                value(0.2, 0.2)
+            } else {
+                value(0.5, 0.2)
+            }
+        }),
+    );
+    assert!(r.iter().all(|x| x.verdict != Some(Verdict::Fail)));
+    let last = &r[199].metrics[0];
+    assert!(last.evidence.unwrap() >= 100.0, "{:?}", last.evidence);
+    assert_eq!(
+        r[197].verdict,
+        Some(Verdict::Inconclusive),
+        "in bounds, but evidently worse"
+    );
+    let msg = r[198].metrics[0].message.as_deref().unwrap();
+    assert!(msg.contains("waiting for failureLimit"), "{msg}");
 }
 
 #[test]

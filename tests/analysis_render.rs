@@ -182,6 +182,7 @@ fn bad_promql_and_unknown_args_name_the_field() {
             max: Some(0.5),
             compare_to_stable: None,
             failure_limit: None,
+            confidence: None,
         }),
         probe: None,
     };

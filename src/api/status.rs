@@ -219,19 +219,23 @@ pub struct MetricResult {
     /// Readings taken.
     #[serde(default)]
     pub samples: i64,
-    /// The test statistic (e-value for count metrics; reject at ≥ 1/alpha).
+    /// The test statistic: an e-value against "the canary is no worse" (count, probe and
+    /// query metrics); the metric fails at ≥ 1/alpha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,
-    /// Canary/stable failure-rate ratio estimate and its confidence interval.
+    /// Canary/stable failure-rate ratio estimate (count metrics), with `ratioLower` and
+    /// `ratioUpper`: a 1 − alpha confidence sequence, which holds the true ratio at every
+    /// reading at once with probability ≥ 1 − alpha, so it may be read at any time
+    /// (`ratioUpper` is 1e12 when nothing above is ruled out yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio_lower: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio_upper: Option<f64>,
-    /// Failing readings in a row (query metrics).
+    /// Readings in a row in which the canary was out of bounds (query metrics).
     #[serde(default)]
     pub consecutive_failures: i32,
     #[serde(default)]
@@ -242,12 +246,13 @@ pub struct MetricResult {
     /// tolerance"; the metric passes at ≥ 1/alpha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_evidence: Option<f64>,
-    /// Upper 1 − alpha bound on the canary's failure ratio (count and probe metrics;
-    /// fixed-sample, for display: verdicts come from the sequential tests).
+    /// Upper 1 − alpha bound on the canary's failure ratio (count and probe metrics): a
+    /// confidence sequence, valid at whatever reading it is looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_ratio_upper: Option<f64>,
     /// How many times more spread than independent attempts stable's failure counts
-    /// are (count metrics); the evidence is divided by it.
+    /// are (count metrics), or how persistent stable's value is, about the length of its
+    /// runs on one side of its mean (query metrics); the log-evidence is divided by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispersion: Option<f64>,
     /// The judge's running state, so a restart loses no evidence.
@@ -293,10 +298,37 @@ pub struct SequentialState {
     /// The ceiling that `aboveCeiling`/`belowCeiling` were computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<f64>,
-    /// How spread stable's failure counts are (running sums; see
-    /// `analysis::judge::dispersion`): the count tests divide their evidence by it.
+    /// How spread stable's failure counts (or, for query metrics, how persistent
+    /// stable's value) are (running sums; see `analysis::judge::dispersion`): the tests
+    /// divide their log-evidence by it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dispersion: Vec<f64>,
+    /// Log-likelihood of the rate ratio at each point of a fixed grid, up to a constant
+    /// (count metrics; see `analysis::judge::confidence`): the confidence sequence shown
+    /// as `ratioLower`/`ratioUpper`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ratio_likelihood: Vec<f64>,
+    /// A query metric's tally (see `analysis::judge::query`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryState>,
+}
+
+/// What a query metric's sign test has counted so far.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryState {
+    /// Readings in which the canary alone was out of bounds.
+    #[serde(default)]
+    pub canary_alone: i64,
+    /// Readings in which stable alone was out of bounds.
+    #[serde(default)]
+    pub stable_alone: i64,
+    /// Stable's mean value so far, and over how many readings: the reference that
+    /// tells how long stable's value stays on one side (its persistence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_mean: Option<f64>,
+    #[serde(default)]
+    pub stable_readings: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]

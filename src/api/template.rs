@@ -143,7 +143,11 @@ pub struct CountsMetric {
     pub min_total: Option<i64>,
 }
 
-/// One value per track, with bounds.
+/// One value per track, with bounds. A reading is out of bounds for a track when its
+/// value is below `min`, above `max` or (with `compareToStable`) more than `maxIncrease`
+/// above the other track's. The canary is rolled back on evidence that it is out of
+/// bounds alone more often than stable is (a sequential sign test within the
+/// `confidence` budget), never on one reading.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryMetric {
@@ -153,13 +157,18 @@ pub struct QueryMetric {
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    /// Also fail when canary > stable × (1 + maxIncrease).
+    /// Also out of bounds when canary > stable × (1 + maxIncrease).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_to_stable: Option<StableComparison>,
-    /// Consecutive failing readings before the verdict fails. Default 1.
+    /// The verdict fails only when the last this many readings were out of bounds for
+    /// the canary, besides the evidence. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub failure_limit: Option<i32>,
+    /// 1 − the tolerated false-rollback probability. Default 0.99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("confidence must be strictly between 0 and 1"))]
+    pub confidence: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]

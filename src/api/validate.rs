@@ -244,6 +244,7 @@ pub fn validate_metrics(metrics: &[Metric], field: &str, errors: &mut Vec<FieldE
         let confidences = [
             m.counts.as_ref().and_then(|c| c.confidence),
             m.probe.as_ref().and_then(|p| p.confidence),
+            m.query.as_ref().and_then(|q| q.confidence),
         ];
         for c in confidences.into_iter().flatten() {
             if !(c > 0.0 && c < 1.0) {

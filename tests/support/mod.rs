@@ -47,6 +47,7 @@ pub fn with_analysis(mut s: RolloutSpec) -> RolloutSpec {
                 max: Some(1.0),
                 compare_to_stable: None,
                 failure_limit: None,
+                confidence: None,
             }),
             probe: None,
         }],

@@ -24,7 +24,7 @@ pub const PASS_FLOOR: f64 = 0.01;
 
 const Q_MIN: f64 = 1e-6;
 
-fn with_odds(q: f64, c: f64) -> f64 {
+pub fn with_odds(q: f64, c: f64) -> f64 {
     let o = q / (1.0 - q) * c;
     o / (1.0 + o)
 }

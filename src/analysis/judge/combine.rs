@@ -1,11 +1,12 @@
 //! Many metrics, one verdict.
 //!
-//! **α split.** Each statistical metric (`counts`, `probe`) has its own `confidence`; with
+//! **α split.** Every metric (`counts`, `probe`, `query`) has its own `confidence`; with
 //! `m` of them on one rollout, metric `i` is tested at `αᵢ = (1 − confidenceᵢ) / m`
 //! (Bonferroni), so the chance that *any* of them rolls back a healthy canary is at most
-//! `Σ αᵢ ≤ max(1 − confidenceᵢ)`. Inside a `counts` metric with `maxRatio`, the ratio test
-//! and the ceiling test share `αᵢ` equally. `query` metrics are thresholds with
-//! `failureLimit` and take no part in the split.
+//! `Σ αᵢ ≤ max(1 − confidenceᵢ)`: the whole Rollout's false-rollback probability is
+//! bounded by its least confident metric. Inside a `counts` metric with `maxRatio`, the
+//! ratio test and the ceiling test share `αᵢ` equally. A `query` metric's null is that
+//! the tracks are exchangeable ([`super::query`]).
 //!
 //! **Overall verdict.** Fail as soon as any metric fails (evidence from the others is not
 //! needed to act on it). Otherwise, any metric that could not be read makes the reading
@@ -17,20 +18,18 @@ use super::metric::{CountsReading, judge_counts, judge_probe, judge_query};
 use crate::api::{Metric, MetricResult, Verdict, metric_defaults};
 use crate::engine::AnalysisReading;
 
-/// The α each metric is tested at (`None` for query metrics).
-pub fn alphas(metrics: &[Metric]) -> Vec<Option<f64>> {
+/// The α each metric is tested at.
+pub fn alphas(metrics: &[Metric]) -> Vec<f64> {
     let confidence = |m: &Metric| {
         m.counts
             .as_ref()
-            .map(|c| c.confidence)
-            .or(m.probe.as_ref().map(|p| p.confidence))
-            .map(|c| c.unwrap_or(metric_defaults::CONFIDENCE))
+            .and_then(|c| c.confidence)
+            .or(m.probe.as_ref().and_then(|p| p.confidence))
+            .or(m.query.as_ref().and_then(|q| q.confidence))
+            .unwrap_or(metric_defaults::CONFIDENCE)
     };
-    let statistical = metrics.iter().filter(|m| confidence(m).is_some()).count();
-    metrics
-        .iter()
-        .map(|m| confidence(m).map(|c| (1.0 - c) / statistical as f64))
-        .collect()
+    let m = metrics.len().max(1) as f64;
+    metrics.iter().map(|x| (1.0 - confidence(x)) / m).collect()
 }
 
 /// Judges one reading of every metric. `previous` is `status.analysis.metrics` (matched by
@@ -46,19 +45,19 @@ pub fn judge(
     for (i, (m, reading)) in metrics.iter().zip(readings).enumerate() {
         let prev = previous.iter().find(|p| p.name == m.name);
         let failed_read = reading.as_ref().err().cloned();
-        let result = match (m, reading, alphas[i]) {
+        let a = alphas[i];
+        let result = match (m, reading) {
             (
                 Metric {
                     counts: Some(c), ..
                 },
                 r,
-                Some(a),
             ) => judge_counts(&m.name, c, a, prev, r.and_then(as_counts)),
-            (Metric { probe: Some(p), .. }, r, Some(a)) => {
+            (Metric { probe: Some(p), .. }, r) => {
                 judge_probe(&m.name, p, a, prev, r.and_then(as_probe))
             }
-            (Metric { query: Some(q), .. }, r, _) => {
-                judge_query(&m.name, q, prev, r.and_then(as_value))
+            (Metric { query: Some(q), .. }, r) => {
+                judge_query(&m.name, q, a, prev, r.and_then(as_value))
             }
             _ => {
                 errors.push(format!("{}: has no counts, query or probe", m.name));

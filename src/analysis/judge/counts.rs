@@ -163,20 +163,12 @@ impl RatioTest {
     }
 }
 
-/// Rate-ratio estimate `(f_c/n_c) / (f_s/n_s)` on cumulative counts, with a fixed-sample
-/// `1 - alpha` interval from the Wilson interval of the canary's share of failures.
-/// `None` parts when undefined (no stable failures, no traffic).
-pub fn ratio_estimate(c: Counts, s: Counts, alpha: f64) -> (Option<f64>, Option<(f64, f64)>) {
-    if c.total <= 0.0 || s.total <= 0.0 {
-        return (None, None);
-    }
-    let exposure = s.total / c.total;
-    let to_ratio = |p: f64| (p < 1.0).then(|| p / (1.0 - p) * exposure);
-    let point = (s.failures > 0.0).then(|| (c.failures / c.total) / (s.failures / s.total));
-    let f = c.failures + s.failures;
-    let interval = super::evidence::wilson(c.failures, f, alpha)
-        .and_then(|(lo, hi)| Some((to_ratio(lo)?, to_ratio(hi).unwrap_or(f64::MAX))));
-    (point, interval.map(|(lo, hi)| (lo, hi.min(1e12))))
+/// Rate-ratio estimate `(f_c/n_c) / (f_s/n_s)` on cumulative counts; `None` when
+/// undefined (no stable failures, no traffic). Its confidence sequence is
+/// [`super::confidence::ratio_sequence`].
+pub fn ratio_point(c: Counts, s: Counts) -> Option<f64> {
+    (c.total > 0.0 && s.total > 0.0 && s.failures > 0.0)
+        .then(|| (c.failures / c.total) / (s.failures / s.total))
 }
 
 #[cfg(test)]
@@ -245,14 +237,16 @@ mod tests {
     }
 
     #[test]
-    fn ratio_estimate_and_interval_of_a_doubled_canary() {
-        // Canary 20/1000, stable 10/1000: ρ̂ = 2; share of failures 20/30.
-        let (point, ci) =
-            ratio_estimate(Counts::new(20.0, 1000.0), Counts::new(10.0, 1000.0), 0.05);
+    fn ratio_point_of_a_doubled_canary_and_of_undefined_counts() {
+        let point = ratio_point(Counts::new(20.0, 1000.0), Counts::new(10.0, 1000.0));
         assert!((point.unwrap() - 2.0).abs() < 1e-12);
-        let (lo, hi) = ci.unwrap();
-        // Wilson 95% for 20/30 is [0.4878, 0.8077] → odds [0.952, 4.20].
-        assert!((lo - 0.952).abs() < 0.01, "{lo}");
-        assert!((hi - 4.20).abs() < 0.02, "{hi}");
+        assert_eq!(
+            ratio_point(Counts::new(20.0, 1000.0), Counts::new(0.0, 1000.0)),
+            None
+        );
+        assert_eq!(
+            ratio_point(Counts::new(0.0, 0.0), Counts::new(5.0, 1000.0)),
+            None
+        );
     }
 }

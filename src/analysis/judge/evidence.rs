@@ -1,5 +1,5 @@
-//! Shared pieces of the sequential tests: mixtures of likelihood ratios, and the
-//! fixed-sample intervals shown next to them.
+//! Shared pieces of the sequential tests: mixtures of likelihood ratios, and the normal
+//! quantile (for comparisons in tests and the bench).
 
 /// Log-evidence is clamped so that `exp` stays finite (status is JSON, which has no
 /// infinity) and so that one absurd reading cannot bury the other direction forever.
@@ -37,7 +37,7 @@ pub fn accumulate(logs: &mut Vec<f64>, len: usize, lr: impl Fn(usize) -> f64) {
 }
 
 /// Standard normal quantile (Acklam's rational approximation without the refinement
-/// step: |error| < 1e-4, plenty for the display intervals).
+/// step: |error| < 1e-4, plenty for the fixed-sample comparisons it serves).
 pub fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969683028665376e1,
@@ -85,20 +85,6 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
-/// Wilson score interval for a binomial proportion `k / n` at two-sided level `1 - alpha`.
-/// For display next to the sequential statistic (a fixed-sample interval, not the rule).
-pub fn wilson(k: f64, n: f64, alpha: f64) -> Option<(f64, f64)> {
-    if n <= 0.0 {
-        return None;
-    }
-    let z = normal_quantile(1.0 - alpha / 2.0);
-    let p = (k / n).clamp(0.0, 1.0);
-    let z2n = z * z / n;
-    let centre = (p + z2n / 2.0) / (1.0 + z2n);
-    let half = z * (p * (1.0 - p) / n + z2n / (4.0 * n)).sqrt() / (1.0 + z2n);
-    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,14 +95,6 @@ mod tests {
         assert!((normal_quantile(0.995) - 2.575829).abs() < 1e-4);
         assert!((normal_quantile(0.5)).abs() < 1e-12);
         assert!((normal_quantile(0.001) + 3.090232).abs() < 1e-4);
-    }
-
-    #[test]
-    fn wilson_interval_of_10_in_100_at_95_percent() {
-        // Hand-computed: z = 1.959964, centre 0.1146, half-width 0.0589.
-        let (lo, hi) = wilson(10.0, 100.0, 0.05).unwrap();
-        assert!((lo - 0.05523).abs() < 1e-4, "{lo}");
-        assert!((hi - 0.17437).abs() < 1e-4, "{hi}");
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! verdict and the numbers behind it.
 
 use super::ceiling::CeilingTest;
+use super::confidence;
 use super::counts::{self, CountError, Counts, RatioTest};
 use super::dispersion::{self, Dispersion};
-use super::evidence::wilson;
-use super::query;
+use super::{query, signs};
 use crate::api::{
-    CountsMetric, MetricResult, ProbeMetric, QueryMetric, SequentialState, TrackReading, Verdict,
-    metric_defaults,
+    CountsMetric, MetricResult, ProbeMetric, QueryMetric, QueryState, SequentialState,
+    TrackReading, Verdict, metric_defaults,
 };
 
 fn start(name: &str, previous: Option<&MetricResult>) -> MetricResult {
@@ -57,11 +57,6 @@ fn sci(x: f64) -> String {
 fn percent(x: f64) -> String {
     let s = format!("{:.4}", x * 100.0);
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Upper `1 - alpha` bound on the canary's failure ratio (one-sided Wilson, for display).
-fn ratio_upper(c: Counts, alpha: f64) -> Option<f64> {
-    wilson(c.failures, c.total, 2.0 * alpha).map(|(_, hi)| hi)
 }
 
 /// After a reset (a pod's counter series left the query), later increments count from
@@ -140,6 +135,8 @@ pub fn judge_counts(
         state.not_worse.clear();
     }
     test.update(&mut state.worse, &mut state.not_worse, c_new, s_new);
+    // The rate ratio's confidence sequence does not depend on the tolerance: never reset.
+    confidence::add_ratio_interval(&mut state.ratio_likelihood, c_new, s_new);
     // With a ceiling, the ratio test and the ceiling test share the metric's α.
     let ceiling = m.max_ratio.map(CeilingTest::new);
     if state.ceiling != ceiling.map(|t| t.q0) {
@@ -172,7 +169,8 @@ pub fn judge_counts(
         _ => Verdict::Inconclusive,
     };
 
-    let (point, ci) = counts::ratio_estimate(c, s, a);
+    let point = counts::ratio_point(c, s);
+    let ci = confidence::ratio_sequence(&state.ratio_likelihood, phi, a);
     let mut message = format!(
         "canary {}, stable {}; rate ratio {}",
         pct(c),
@@ -180,7 +178,12 @@ pub fn judge_counts(
         point.map_or("n/a".into(), sci)
     );
     if let Some((lo, hi)) = ci {
-        message += &format!(" ({}% CI {}–{})", percent(1.0 - a), sci(lo), sci(hi));
+        message += &format!(
+            " ({}% confidence sequence {}–{})",
+            percent(1.0 - a),
+            sci(lo),
+            sci(hi)
+        );
     }
     message += &format!(
         "; evidence worse {} / not worse {} vs 1/α = {} (α = {}, tolerance {}×, dispersion {:.1})",
@@ -208,7 +211,7 @@ pub fn judge_counts(
     };
 
     r.verdict = Some(verdict);
-    r.canary_ratio_upper = ratio_upper(c, a);
+    r.canary_ratio_upper = confidence::failure_ratio_upper(c, phi, a);
     r.canary = track(c);
     r.stable = track(s);
     r.samples += 1;
@@ -259,7 +262,7 @@ pub fn judge_probe(
         Verdict::Inconclusive
     };
     r.verdict = Some(verdict);
-    r.canary_ratio_upper = ratio_upper(c, alpha);
+    r.canary_ratio_upper = confidence::failure_ratio_upper(c, 1.0, alpha);
     r.canary = track(c);
     r.samples += 1;
     r.evidence = Some(above);
@@ -280,14 +283,17 @@ pub fn judge_probe(
     r
 }
 
-/// A `query` metric: the canary's (and, to compare, stable's) value.
+/// A `query` metric: both tracks' values, judged by the sign test of [`query`] at the
+/// metric's share `alpha` of the rollout's false-rollback budget.
 pub fn judge_query(
     name: &str,
     m: &QueryMetric,
+    alpha: f64,
     previous: Option<&MetricResult>,
     reading: Result<(f64, Option<f64>), String>,
 ) -> MetricResult {
     let mut r = start(name, previous);
+    r.alpha = Some(alpha);
     let (canary, stable) = match reading {
         Ok(x) => x,
         Err(e) => return no_observation(r, &e),
@@ -296,33 +302,74 @@ pub fn judge_query(
         Ok(c) => c,
         Err(e) => return no_observation(r, &e.to_string()),
     };
+    let stable = stable.unwrap_or_default();
+    let state = r.state.get_or_insert_with(SequentialState::default);
+    let tally = state.query.get_or_insert_with(QueryState::default);
+    let phi = query::persistence(tally, &mut state.dispersion, stable);
+    match check.alone() {
+        Some(true) => tally.canary_alone += 1,
+        Some(false) => tally.stable_alone += 1,
+        None => {}
+    }
+    let (canary_alone, stable_alone) = (tally.canary_alone, tally.stable_alone);
+    if let Some(c) = check.alone() {
+        signs::update(&mut state.worse, c);
+    }
+    let worse = signs::evidence(&state.worse, phi);
     r.consecutive_failures = query::consecutive(r.consecutive_failures, &check);
     let limit = query::failure_limit(m);
-    let verdict = if r.consecutive_failures >= limit {
+    let evident = worse >= 1.0 / alpha;
+    let verdict = if evident && r.consecutive_failures >= limit {
         Verdict::Fail
-    } else if check.ok() {
+    } else if check.ok() && !evident {
         Verdict::Pass
     } else {
         Verdict::Inconclusive
     };
+    let reading = if check.ok() {
+        format!("canary {canary} within bounds (stable {stable})")
+    } else {
+        format!(
+            "{} (stable {stable}{}; {} of {limit} readings in a row)",
+            check.violations.join(", "),
+            if check.stable_out {
+                ", out of bounds too"
+            } else {
+                ""
+            },
+            r.consecutive_failures
+        )
+    };
+    let mut message = format!(
+        "{reading}; out of bounds alone: canary {canary_alone}, stable {stable_alone}; \
+         evidence worse {} vs 1/α = {} (α = {}, persistence {phi:.1})",
+        sci(worse),
+        sci(1.0 / alpha),
+        sci(alpha),
+    );
+    message += match verdict {
+        Verdict::Fail => ": the canary is out of bounds more often than stable",
+        Verdict::Pass => "",
+        Verdict::Inconclusive if evident => {
+            ": enough evidence, waiting for failureLimit readings in a row"
+        }
+        Verdict::Inconclusive if check.alone().is_none() => {
+            ": stable is out of these bounds too, no evidence against the canary"
+        }
+        Verdict::Inconclusive => ": not enough evidence yet",
+    };
     r.verdict = Some(verdict);
     r.samples += 1;
+    r.evidence = Some(worse);
+    r.dispersion = Some(phi);
     r.canary = Some(TrackReading {
         value: Some(canary),
         ..Default::default()
     });
-    r.stable = stable.map(|v| TrackReading {
-        value: Some(v),
+    r.stable = Some(TrackReading {
+        value: Some(stable),
         ..Default::default()
     });
-    r.message = Some(if check.ok() {
-        format!("canary {canary} within bounds")
-    } else {
-        format!(
-            "{} ({} of {limit} failing readings in a row)",
-            check.violations.join(", "),
-            r.consecutive_failures
-        )
-    });
+    r.message = Some(message);
     r
 }

@@ -4,19 +4,23 @@
 //!
 //! - [`counts`]: the anytime-valid rate-ratio test, canary against stable (the rule).
 //! - [`ceiling`]: `maxRatio`, an absolute ceiling checked with the same kind of test.
-//! - [`query`]: per-track values against `min`/`max`/stable with `failureLimit`.
+//! - [`query`]: per-track values against `min`/`max`/stable, judged by [`signs`], a
+//!   sequential sign test of "the canary is out of bounds alone more often than stable".
 //! - [`combine`]: how α is split between metrics and how their verdicts combine.
-//! - [`dispersion`]: how bursty failures are, from stable's own counts; the count tests
-//!   divide their log-evidence by it.
-//! - [`evidence`]: mixtures of likelihood ratios, and the display intervals.
+//! - [`dispersion`]: how bursty failures (or persistent values) are, from stable's own
+//!   readings; the tests divide their log-evidence by it.
+//! - [`evidence`]: mixtures of likelihood ratios.
+//! - [`confidence`]: the confidence sequences shown next to the verdicts.
 
 pub mod ceiling;
 pub mod combine;
+pub mod confidence;
 pub mod counts;
 pub mod dispersion;
 pub mod evidence;
 mod metric;
 pub mod query;
+pub mod signs;
 
 pub use combine::{alphas, judge};
 pub use counts::Counts;
@@ -36,6 +40,7 @@ pub enum Observation {
     },
     /// A `probe` metric: the failures and total of this round of probes.
     Probe(Counts),
-    /// A `query` metric: the canary's value, and stable's when it was asked for.
+    /// A `query` metric: the canary's value and stable's (`None` is no observation: the
+    /// judge needs both).
     Value { canary: f64, stable: Option<f64> },
 }

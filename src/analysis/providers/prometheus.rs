@@ -278,14 +278,9 @@ impl PrometheusProvider {
             });
         }
         if let Some(m) = &metric.query {
+            // Stable's value is read even without `compareToStable`: an absolute bound is
+            // judged against stable's breaches too (`judge::query`).
             let canary_q = q(&m.query, canary)?;
-            if m.compare_to_stable.is_none() {
-                let v = self.value(&canary_q).await.map_err(|e| e.to_string())?;
-                return Ok(Observation::Value {
-                    canary: v,
-                    stable: None,
-                });
-            }
             let stable_q = q(&m.query, stable)?;
             let (c, s) = futures::join!(self.value(&canary_q), self.value(&stable_q));
             return Ok(Observation::Value {
