@@ -511,3 +511,157 @@ async fn stable_is_read_per_pod_and_pods_failing_alike_lower_the_assumed_burstin
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// Queries Prometheus has answered on `/api/v1/query` (its own `/metrics`).
+async fn queries_answered(prometheus: &Prometheus) -> f64 {
+    let body = reqwest::get(format!("{}/metrics", prometheus.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .filter(|l| {
+            l.starts_with("prometheus_http_requests_total{")
+                && l.contains(r#"handler="/api/v1/query""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn readings_of_many_rollouts_share_one_query_and_each_gets_what_it_would_alone() {
+    let s = setup(10).await;
+    let metric = login_metric(0.2);
+    let (canary, stable) = tracks();
+    let probe = PrometheusProvider::new(&PrometheusConfig::new(s.prometheus.url())).unwrap();
+    let ten_seconds = RenderContext {
+        elapsed: Duration::from_secs(10),
+        ..context("auth-api", s.started)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while probe
+        .read(&metric, &ten_seconds, &canary, &stable)
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus has the counters within a minute"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both providers evaluate at the same instant, so their answers can be compared.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 1;
+    let config = PrometheusConfig::new(s.prometheus.url());
+    let alone = PrometheusProvider::new(&config).unwrap().at(now);
+    let shared = PrometheusProvider::new(&config)
+        .unwrap()
+        .at(now)
+        .batching(Duration::from_millis(500));
+    let track = |name: &str, pods: &[&str]| TrackContext {
+        track: name.into(),
+        pods: pods.iter().map(|p| p.to_string()).collect(),
+        revision: String::new(),
+    };
+    // Three Rollouts' readings: two over the same window, one over another; pods shared
+    // between Rollouts are split per reading all the same.
+    let readings = [
+        (
+            10,
+            track("canary", &[CANARY_POD]),
+            track("stable", &STABLE_PODS),
+        ),
+        (
+            12,
+            track("canary", &[STABLE_PODS[0]]),
+            track("stable", &[STABLE_PODS[1]]),
+        ),
+        (
+            10,
+            track("canary", &[CANARY_POD]),
+            track("stable", &[STABLE_PODS[1]]),
+        ),
+    ];
+    let ctx = |secs: u64| RenderContext {
+        elapsed: Duration::from_secs(secs),
+        ..context("auth-api", Instant::now())
+    };
+    let contexts: Vec<RenderContext> = readings.iter().map(|(secs, ..)| ctx(*secs)).collect();
+    let before = queries_answered(&s.prometheus).await;
+    let together = futures::future::join_all(
+        readings
+            .iter()
+            .zip(&contexts)
+            .map(|((_, canary, stable), ctx)| shared.read(&metric, ctx, canary, stable)),
+    )
+    .await;
+    let batched_queries = queries_answered(&s.prometheus).await - before;
+    assert_eq!(batched_queries, 2.0, "one for failures, one for totals");
+    for ((secs, canary, stable), got) in readings.iter().zip(together) {
+        let want = alone
+            .read(&metric, &ctx(*secs), canary, stable)
+            .await
+            .unwrap();
+        let (
+            Observation::Counts {
+                canary: gc,
+                stable: gs,
+                stable_pods: gp,
+            },
+            Observation::Counts {
+                canary: wc,
+                stable: ws,
+                stable_pods: wp,
+            },
+        ) = (got.unwrap(), want)
+        else {
+            panic!("counts expected");
+        };
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        for (g, w) in [(gc, wc), (gs, ws)]
+            .into_iter()
+            .chain(gp.into_iter().zip(wp))
+        {
+            assert!(
+                close(g.failures, w.failures) && close(g.total, w.total),
+                "{g:?} vs {w:?}"
+            );
+        }
+        assert!(
+            wc.total > 0.0 && ws.total > 0.0,
+            "there was traffic to count"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batched_reading_of_pods_without_series_is_no_observation() {
+    let s = setup(1).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let metric = login_metric(0.2);
+    let shared = PrometheusProvider::new(&PrometheusConfig::new(s.prometheus.url()))
+        .unwrap()
+        .batching(Duration::from_millis(200));
+    let (canary, stable) = tracks();
+    let ghost = TrackContext {
+        pods: vec!["auth-api-canary-9f8e7-gone".into()],
+        ..canary.clone()
+    };
+    let ctx = context("auth-api", s.started);
+    let (good, missing) = futures::join!(
+        shared.read(&metric, &ctx, &canary, &stable),
+        shared.read(&metric, &ctx, &ghost, &stable)
+    );
+    assert!(good.is_ok(), "{good:?}");
+    let e = missing.unwrap_err();
+    assert!(
+        e.contains("returned no series") && e.contains("gone"),
+        "{e}"
+    );
+}

@@ -6,6 +6,10 @@
 //! status through a watch, and the queries a stand-in Prometheus answers.
 #![allow(dead_code)]
 
+// Beside this file, also when a test includes it by path.
+#[path = "prometheus.rs"]
+mod prometheus;
+
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -13,12 +17,12 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use portcullis::api::Rollout;
+use prometheus::StandIn;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -108,7 +112,7 @@ pub async fn run(o: Options) -> Result<Report, String> {
             .map_err(|e| format!("installing CRDs: {e}"))?;
     }
     let api_addr = api_server_addr(&kubeconfig)?;
-    let prom = FakePrometheus::start().await?;
+    let prom = StandIn::start().await?;
     given(&client, &o).await?;
 
     let metrics_port = free_port()?;
@@ -490,7 +494,7 @@ async fn idle_reconciles(client: &Client, o: &Options, url: &str) -> Result<f64,
 
 /// Starts canaries on 1% of the Rollouts (a new image) and counts the queries
 /// Prometheus gets per analysis interval once they run.
-async fn canaries(client: &Client, o: &Options, prom: &FakePrometheus) -> Result<f64, String> {
+async fn canaries(client: &Client, o: &Options, prom: &StandIn) -> Result<f64, String> {
     let n = (o.rollouts / 100).max(1);
     let api: Api<Deployment> = Api::namespaced(client.clone(), &o.namespace);
     for i in 0..n {
@@ -503,74 +507,21 @@ async fn canaries(client: &Client, o: &Options, prom: &FakePrometheus) -> Result
     // Analysis starts once a canary's pods are ready: wait for the first query, then
     // one interval more for the others to catch up.
     let deadline = Instant::now() + Duration::from_secs(240);
-    while prom.queries.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+    while prom.counts().queries == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(o.interval).await;
-    let before = prom.queries.load(Ordering::Relaxed);
+    let before = prom.counts();
     let intervals = 3;
     tokio::time::sleep(o.interval * intervals).await;
-    let after = prom.queries.load(Ordering::Relaxed);
-    Ok((after - before) as f64 / intervals as f64)
-}
-
-/// A stand-in Prometheus: answers every instant query with one sample and counts them.
-struct FakePrometheus {
-    url: String,
-    queries: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakePrometheus {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl FakePrometheus {
-    async fn start() -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let url = format!(
-            "http://{}",
-            listener.local_addr().map_err(|e| e.to_string())?
-        );
-        let queries = Arc::new(AtomicU64::new(0));
-        let q = queries.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let q = q.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |_req: http::Request<hyper::body::Incoming>| {
-                            q.fetch_add(1, Ordering::Relaxed);
-                            let now = std::time::SystemTime::now()
-                                .duration_since(std::time::UNIX_EPOCH)
-                                .map_or(0.0, |d| d.as_secs_f64());
-                            let body = json!({"status": "success", "data": {"resultType": "vector",
-                            "result": [{"metric": {}, "value": [now, "1"]}]}});
-                            let response = http::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(http_body_util::Full::new(bytes::Bytes::from(
-                                    body.to_string(),
-                                )))
-                                .expect("a response");
-                            async move { Ok::<_, std::convert::Infallible>(response) }
-                        },
-                    );
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-            }
-        });
-        Ok(FakePrometheus { url, queries, task })
-    }
+    let after = prom.counts();
+    let per_interval = |a: u64, b: u64| (a - b) as f64 / intervals as f64;
+    log(format!(
+        "per analysis interval: {:.1} Prometheus queries, {:.1} windows selected in batched ones",
+        per_interval(after.queries, before.queries),
+        per_interval(after.arms, before.arms),
+    ));
+    Ok(per_interval(after.queries, before.queries))
 }
 
 static SAMPLED_PEAK: AtomicU64 = AtomicU64::new(0);

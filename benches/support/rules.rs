@@ -236,6 +236,51 @@ impl Rule for Oracle {
     }
 }
 
+/// The fastest any rule reading the scrapes could be on an outage at a fixed weight:
+/// Wald's SPRT on the canary's scraped counters (knowing every login fails and the
+/// stable ratio exactly), deciding at the instant a scrape lands, at the same `1/α`.
+pub struct ScrapeOracle {
+    weight: f64,
+    per_failure: f64,
+    seen: usize,
+    last: (f64, f64),
+    log_lr: f64,
+}
+
+impl ScrapeOracle {
+    pub fn outage_at(step: usize, baseline: f64) -> Self {
+        ScrapeOracle {
+            weight: RAMP[step],
+            per_failure: (1.0 / baseline).ln(),
+            seen: 0,
+            last: (0.0, 0.0),
+            log_lr: 0.0,
+        }
+    }
+}
+
+impl Rule for ScrapeOracle {
+    fn weight(&self) -> f64 {
+        self.weight
+    }
+    fn at(&mut self, t: u32, prom: &Prometheus, _: &Second) -> Option<Act> {
+        for (at, f, n) in prom.canary_scrapes().skip(self.seen) {
+            if at > t as f64 {
+                break;
+            }
+            self.seen += 1;
+            let (df, dn) = (f - self.last.0, n - self.last.1);
+            self.last = (f, n);
+            // Every attempt fails in an outage: a success would end the test for good.
+            if dn > df {
+                self.log_lr = f64::NEG_INFINITY;
+            }
+            self.log_lr += df * self.per_failure;
+        }
+        (self.log_lr >= (1.0 / ALPHA).ln()).then_some(Act::Rollback)
+    }
+}
+
 /// A fixed-threshold rule on the last minute's canary failure ratio. With several
 /// thresholds (calibration), every one is judged on the same traffic and
 /// [`Threshold::rolled_back`] says which would have rolled back; the weights follow

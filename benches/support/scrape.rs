@@ -133,6 +133,15 @@ impl Prometheus {
         ))
     }
 
+    /// The canary's scraped (failures, attempts) counters, oldest first.
+    pub fn canary_scrapes(&self) -> impl Iterator<Item = (f64, f64, f64)> + '_ {
+        self.series[0]
+            .0
+            .iter()
+            .zip(&self.series[1].0)
+            .map(|((t, f), (_, n))| (*t, *f, *n))
+    }
+
     /// Whether any scrape so far shows a canary failure, and when the first did.
     pub fn first_canary_failure(&self) -> Option<f64> {
         self.series[0]

@@ -3,6 +3,11 @@
 //!
 //! Probes: one round (a request to each canary pod) per reading, so a probe's `period`
 //! is the analysis interval here.
+//!
+//! One provider per Prometheus (address, credentials, timeout) serves every Rollout, so
+//! its HTTP connections are reused and count queries of readings that fall within the
+//! batch window go out as one query per template and namespace
+//! (`analysis::providers::batch`).
 
 use super::analysis_source::{AnalysisSource, ReadingRequest};
 use crate::analysis::judge::{self, Observation};
@@ -15,12 +20,21 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client, ResourceExt};
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// How long a count query waits for others to share its Prometheus query
+/// (`--prometheus-batch-window`'s default).
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(500);
+/// Providers kept (one per distinct Prometheus configuration); the oldest goes first.
+const MAX_PROVIDERS: usize = 64;
 
 pub struct PrometheusAnalysis {
     client: Client,
     default: PrometheusConfig,
     prober: Option<Prober>,
+    batch_window: Duration,
+    providers: Mutex<Vec<(PrometheusConfig, PrometheusProvider)>>,
 }
 
 impl PrometheusAnalysis {
@@ -30,7 +44,15 @@ impl PrometheusAnalysis {
             client,
             default: PrometheusConfig::new(default_url),
             prober: Prober::new(Duration::from_secs(5)).ok(),
+            batch_window: DEFAULT_BATCH_WINDOW,
+            providers: Mutex::default(),
         }
+    }
+
+    /// How long count queries wait to share one Prometheus query; zero: never.
+    pub fn batch_window(mut self, window: Duration) -> Self {
+        self.batch_window = window;
+        self
     }
 
     async fn credentials(
@@ -85,7 +107,18 @@ impl PrometheusAnalysis {
                 PrometheusConfig::from_source(s, creds).map_err(|e| e.to_string())?
             }
         };
-        PrometheusProvider::new(&config).map_err(|e| e.to_string())
+        let mut providers = self.providers.lock().expect("providers lock");
+        if let Some((_, p)) = providers.iter().find(|(c, _)| *c == config) {
+            return Ok(p.clone());
+        }
+        let p = PrometheusProvider::new(&config)
+            .map_err(|e| e.to_string())?
+            .batching(self.batch_window);
+        if providers.len() >= MAX_PROVIDERS {
+            providers.remove(0);
+        }
+        providers.push((config, p.clone()));
+        Ok(p)
     }
 
     async fn observe(

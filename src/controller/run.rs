@@ -49,6 +49,10 @@ pub struct ControllerArgs {
         default_value = "http://prometheus-server.monitoring.svc:80"
     )]
     pub prometheus_url: String,
+    /// How long a reading's count queries wait for other Rollouts' to go out as one
+    /// Prometheus query per template and namespace (0: every query alone).
+    #[arg(long, default_value = "500ms", value_parser = crate::api::duration::parse_duration)]
+    pub prometheus_batch_window: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -159,7 +163,8 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
 pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logs(args.log_format);
     let client = client(args.kubeconfig.as_ref()).await?;
-    let source = super::measure::PrometheusAnalysis::new(client.clone(), &args.prometheus_url);
+    let source = super::measure::PrometheusAnalysis::new(client.clone(), &args.prometheus_url)
+        .batch_window(args.prometheus_batch_window);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -3,14 +3,19 @@
 //! unless the template opts out. Anything that is not one finite number (an error, an
 //! empty result, NaN, several series) is no observation. Stable's `counts` are read split
 //! by pod when the query allows it (`by_pod`), for the judge's measure of burstiness.
+//! With [`PrometheusProvider::batching`], count queries of many readings (one provider
+//! shared by every Rollout) go out together (`batch`, `coalesce`).
 
+use super::batch::{self, Sample, TrackQuery};
 use super::by_pod::{POD_LABEL, by_pod};
+use super::coalesce::{Coalescer, Samples};
 use crate::analysis::judge::{Counts, Observation};
 use crate::analysis::render::{RenderContext, TrackContext, render};
 use crate::api::{Metric, PrometheusSource, metric_defaults};
 use base64::Engine;
 use prometheus_http_query::{Client, Error as PhqError};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Credentials the controller read from the Secret named in `prometheus.auth`.
@@ -122,6 +127,9 @@ pub struct PrometheusProvider {
     client: Client,
     address: String,
     timeout: Duration,
+    /// Evaluation time (unix seconds) of every query; `None`: now.
+    at: Option<i64>,
+    batches: Option<Arc<Coalescer>>,
 }
 
 impl std::fmt::Debug for PrometheusProvider {
@@ -129,6 +137,8 @@ impl std::fmt::Debug for PrometheusProvider {
         f.debug_struct("PrometheusProvider")
             .field("address", &self.address)
             .field("timeout", &self.timeout)
+            .field("at", &self.at)
+            .field("batching", &self.batches.is_some())
             .finish()
     }
 }
@@ -160,45 +170,80 @@ impl PrometheusProvider {
             client,
             address: config.address.clone(),
             timeout: config.timeout,
+            at: None,
+            batches: None,
         })
     }
 
-    /// One instant query's series: each one's `pod` label (if any) and finite value.
-    async fn samples(&self, query: &str) -> Result<Vec<(Option<String>, f64)>, ReadError> {
-        let result = self
+    /// Sends batchable count queries together with those of other readings through this
+    /// provider (or its clones) that arrive within `window`; zero: each alone.
+    pub fn batching(mut self, window: Duration) -> Self {
+        self.batches = (!window.is_zero()).then(|| Arc::new(Coalescer::new(window)));
+        self
+    }
+
+    /// Evaluates every query at `unix_secs` instead of now (tests, replays).
+    pub fn at(mut self, unix_secs: i64) -> Self {
+        self.at = Some(unix_secs);
+        self
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// One instant query's samples with their `pod` and batch-arm labels (`post` for
+    /// long queries).
+    pub(super) async fn answer(&self, query: &str, post: bool) -> Result<Vec<Sample>, ReadError> {
+        let mut builder = self
             .client
             .query(query)
-            .timeout(self.timeout.as_millis() as i64)
-            .get()
-            .await
-            .map_err(|e| match e {
-                PhqError::Prometheus(p) => ReadError::Rejected {
-                    query: query.to_string(),
-                    detail: p.to_string(),
-                },
-                other => ReadError::Failed {
-                    address: self.address.clone(),
-                    detail: chain(&other),
-                },
-            })?;
-        let samples: Vec<(Option<String>, f64)> = match result.data() {
-            prometheus_http_query::response::Data::Vector(v) => v
-                .iter()
-                .map(|s| (s.metric().get(POD_LABEL).cloned(), s.sample().value()))
-                .collect(),
-            prometheus_http_query::response::Data::Scalar(s) => vec![(None, s.value())],
-            prometheus_http_query::response::Data::Matrix(_) => {
-                return Err(ReadError::Matrix {
-                    query: query.to_string(),
-                });
-            }
-        };
-        if samples.iter().any(|(_, v)| v.is_nan()) {
-            return Err(ReadError::NotANumber {
-                query: query.to_string(),
-            });
+            .timeout(self.timeout.as_millis() as i64);
+        if let Some(t) = self.at {
+            builder = builder.at(t);
         }
-        Ok(samples)
+        let result = if post {
+            builder.post().await
+        } else {
+            builder.get().await
+        };
+        let result = result.map_err(|e| match e {
+            PhqError::Prometheus(p) => ReadError::Rejected {
+                query: query.to_string(),
+                detail: p.to_string(),
+            },
+            other => ReadError::Failed {
+                address: self.address.clone(),
+                detail: chain(&other),
+            },
+        })?;
+        match result.data() {
+            prometheus_http_query::response::Data::Vector(v) => Ok(v
+                .iter()
+                .map(|s| Sample {
+                    arm: s.metric().get(batch::ARM_LABEL).cloned(),
+                    pod: s.metric().get(POD_LABEL).cloned(),
+                    value: s.sample().value(),
+                })
+                .collect()),
+            prometheus_http_query::response::Data::Scalar(s) => Ok(vec![Sample {
+                arm: None,
+                pod: None,
+                value: s.value(),
+            }]),
+            prometheus_http_query::response::Data::Matrix(_) => Err(ReadError::Matrix {
+                query: query.to_string(),
+            }),
+        }
+    }
+
+    /// One instant query's series: each one's `pod` label (if any) and finite value.
+    async fn samples(&self, query: &str) -> Result<Samples, ReadError> {
+        let samples = self.answer(query, false).await?;
+        finite(
+            query,
+            samples.into_iter().map(|s| (s.pod, s.value)).collect(),
+        )
     }
 
     /// One instant query that must return exactly one finite number.
@@ -215,8 +260,8 @@ impl PrometheusProvider {
         }
     }
 
-    /// A track's counts, split by pod when both queries can be
-    /// ([`by_pod`]); the track's totals are then the sums over pods.
+    /// A track's counts, split by pod when both queries can be ([`by_pod`]); the
+    /// track's totals are then the sums over pods.
     async fn track_counts(
         &self,
         failures: &str,
@@ -228,24 +273,31 @@ impl PrometheusProvider {
             return Ok((Counts::new(v(f)?, v(t)?), vec![]));
         };
         let (f, t) = futures::join!(self.samples(&fq), self.samples(&tq));
-        let (f, t) = (f.map_err(|e| e.to_string())?, t.map_err(|e| e.to_string())?);
-        if t.is_empty() {
-            return Err(ReadError::Empty { query: tq }.to_string());
-        }
-        let sum = |xs: &[(Option<String>, f64)]| xs.iter().map(|(_, x)| x).sum::<f64>();
-        let pods = t
-            .iter()
-            .filter_map(|(pod, total)| {
-                let pod = pod.as_ref()?;
-                let failed = f
-                    .iter()
-                    .filter(|(p, _)| p.as_ref() == Some(pod))
-                    .map(|(_, x)| x)
-                    .sum();
-                Some(Counts::new(failed, *total))
-            })
-            .collect();
-        Ok((Counts::new(sum(&f), sum(&t)), pods))
+        tally(f, t, &tq).map_err(|e| e.to_string())
+    }
+
+    /// A track's counts (split by pod when `split`), through a batch when both of its
+    /// queries can share one; `None` when they cannot.
+    async fn batched_counts(
+        &self,
+        c: &crate::api::CountsMetric,
+        ctx: &RenderContext,
+        track: &TrackContext,
+        split: bool,
+    ) -> Option<Result<(Counts, Vec<Counts>), String>> {
+        let batches = self.batches.as_ref()?;
+        let request = |template: &str| TrackQuery {
+            template: template.to_string(),
+            ctx: ctx.clone(),
+            track: track.clone(),
+        };
+        let (fq, tq) = (request(&c.failures), request(&c.total));
+        let (fs, ts) = (batch::slot(&fq)?, batch::slot(&tq)?);
+        let own = render(&c.total, ctx, track).unwrap_or_default();
+        let (f, t) = futures::join!(batches.request(self, fq, fs), batches.request(self, tq, ts));
+        let check = |r: Result<Samples, ReadError>| r.and_then(|s| finite(&own, s));
+        let counts = tally(check(f), check(t), &own).map_err(|e| e.to_string());
+        Some(counts.map(|(total, pods)| (total, if split { pods } else { vec![] })))
     }
 
     /// Reads a `counts` or `query` metric for both tracks (probes are not Prometheus's).
@@ -259,6 +311,19 @@ impl PrometheusProvider {
         let q = |template: &str, track: &TrackContext| {
             render(template, ctx, track).map_err(|e| format!("{}: {e}", track.track))
         };
+        if let Some(c) = &metric.counts
+            && let (Some(canary), Some(stable)) = futures::join!(
+                self.batched_counts(c, ctx, canary, false),
+                self.batched_counts(c, ctx, stable, true)
+            )
+        {
+            let ((canary, _), (stable, stable_pods)) = (canary?, stable?);
+            return Ok(Observation::Counts {
+                canary,
+                stable,
+                stable_pods,
+            });
+        }
         if let Some(c) = &metric.counts {
             let (cf, ct) = (q(&c.failures, canary)?, q(&c.total, canary)?);
             let (sf, st) = (q(&c.failures, stable)?, q(&c.total, stable)?);
@@ -293,6 +358,45 @@ impl PrometheusProvider {
             metric.name
         ))
     }
+}
+
+/// `samples` unless one is NaN (`query` names them in the error).
+fn finite(query: &str, samples: Samples) -> Result<Samples, ReadError> {
+    if samples.iter().any(|(_, v)| v.is_nan()) {
+        return Err(ReadError::NotANumber {
+            query: query.to_string(),
+        });
+    }
+    Ok(samples)
+}
+
+/// A track's counts from its failures and totals split by pod; no total series at all
+/// is no observation (`total_query` names it).
+fn tally(
+    failures: Result<Samples, ReadError>,
+    total: Result<Samples, ReadError>,
+    total_query: &str,
+) -> Result<(Counts, Vec<Counts>), ReadError> {
+    let (f, t) = (failures?, total?);
+    if t.is_empty() {
+        return Err(ReadError::Empty {
+            query: total_query.to_string(),
+        });
+    }
+    let sum = |xs: &[(Option<String>, f64)]| xs.iter().map(|(_, x)| x).sum::<f64>();
+    let pods = t
+        .iter()
+        .filter_map(|(pod, total)| {
+            let pod = pod.as_ref()?;
+            let failed = f
+                .iter()
+                .filter(|(p, _)| p.as_ref() == Some(pod))
+                .map(|(_, x)| x)
+                .sum();
+            Some(Counts::new(failed, *total))
+        })
+        .collect();
+    Ok((Counts::new(sum(&f), sum(&t)), pods))
 }
 
 /// An error with its sources, so "failed to send request" says why.
