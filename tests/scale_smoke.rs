@@ -19,6 +19,7 @@ async fn twenty_rollouts_get_a_status_and_idle_reconciles_ask_the_api_server_not
         interval: Duration::from_secs(2),
         status_timeout: Duration::from_secs(90),
         operator_env: Vec::new(),
+        soak: Duration::ZERO,
     })
     .await
     .unwrap_or_else(|e| panic!("the scenario ran: {e}"));

@@ -29,6 +29,8 @@ async fn main() -> std::process::ExitCode {
         interval: Duration::from_secs(env("SCALE_INTERVAL_SECS", 10)),
         status_timeout: Duration::from_secs(env("SCALE_STATUS_TIMEOUT_SECS", 300)),
         // `SCALE_OPERATOR_ENV=K=V,K2=V2`: e.g. LD_PRELOAD=libjemalloc.so.2 to compare.
+        // `SCALE_SOAK_SECS=3600`: the leak check (canaries starting and ending for an hour).
+        soak: Duration::from_secs(env("SCALE_SOAK_SECS", 0)),
         operator_env: std::env::var("SCALE_OPERATOR_ENV")
             .unwrap_or_default()
             .split(',')

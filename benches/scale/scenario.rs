@@ -9,6 +9,8 @@
 // Beside this file, also when a test includes it by path.
 #[path = "prometheus.rs"]
 mod prometheus;
+#[path = "soak.rs"]
+mod soak;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -44,6 +46,9 @@ pub struct Options {
     pub status_timeout: Duration,
     /// Extra environment of the operator (e.g. `LD_PRELOAD` to compare allocators).
     pub operator_env: Vec<(String, String)>,
+    /// How long the leak check runs after the measurements (zero: none; at least ten
+    /// minutes otherwise).
+    pub soak: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +177,21 @@ pub async fn run(o: Options) -> Result<Report, String> {
     log(format!("{q:.1} Prometheus queries per analysis interval"));
     let after = scrape(&metrics_url).await?;
     let rss = sampler.rss_mib();
+    if !o.soak.is_zero() {
+        log(format!("leak check for {:?}", o.soak));
+        let soaked = soak::run(
+            &client,
+            &o.namespace,
+            o.rollouts,
+            name,
+            IMAGE,
+            o.soak,
+            || sampler.rss_mib(),
+        )
+        .await?;
+        log(soaked.note());
+        notes.push(soaked.note());
+    }
     notes.push(format!(
         "requests after start: {:.0} in {:.0}s",
         after.requests() - start_requests.requests(),

@@ -493,3 +493,15 @@ async fn controller(
         _ = templates.for_each(|_| async {}) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_batch_window_flag_defaults_to_what_embedded_operators_use() {
+        let args = super::ControllerArgs::in_process("ns", "http://prometheus:9090");
+        assert_eq!(
+            args.prometheus_batch_window,
+            super::super::measure::DEFAULT_BATCH_WINDOW
+        );
+    }
+}
