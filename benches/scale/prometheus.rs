@@ -1,6 +1,9 @@
 //! A stand-in Prometheus for the scale bench: answers every instant query (GET or POST)
-//! and counts the queries and, in batched ones (`analysis::providers::batch`), the
-//! windows (arms) they select. A batch is answered with one
+//! and counts the queries, the windows (arms) batched ones select
+//! (`analysis::providers::batch`) and the pods they select. Every selected pod has
+//! counted 1 failure out of 1 attempt: a batch gets one sample per pod and arm, a
+//! `sum by (pod)` one sample per pod, a plain `sum` one sample, the number of its pods,
+//! so every reading gets the same counts however it is sent. A batch is answered with one
 //! sample per pod and arm, so every reading gets counts of its own; a single query with
 //! one unlabelled sample.
 
@@ -14,12 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 struct Counters {
     queries: AtomicU64,
     arms: AtomicU64,
+    pods: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct Counts {
     pub queries: u64,
     pub arms: u64,
+    pub pods: u64,
 }
 
 pub struct StandIn {
@@ -40,6 +45,7 @@ impl StandIn {
         Counts {
             queries: c.queries.load(Ordering::Relaxed),
             arms: c.arms.load(Ordering::Relaxed),
+            pods: c.pods.load(Ordering::Relaxed),
         }
     }
 
@@ -99,6 +105,8 @@ async fn answer(
     let result: Vec<Value> = if query.contains(ARM_LABEL) {
         let arms = arms(&query);
         c.arms.fetch_add(arms.len() as u64, Ordering::Relaxed);
+        let pods: usize = arms.iter().map(|(_, p)| p.len()).sum();
+        c.pods.fetch_add(pods as u64, Ordering::Relaxed);
         arms.iter()
             .flat_map(|(arm, pods)| {
                 pods.iter().map(
@@ -107,7 +115,15 @@ async fn answer(
             })
             .collect()
     } else {
-        vec![json!({"metric": {}, "value": [now, "1"]})]
+        let pods = pods(&query);
+        c.pods.fetch_add(pods.len() as u64, Ordering::Relaxed);
+        if query.starts_with("sum by (pod)") {
+            pods.iter()
+                .map(|pod| json!({"metric": {"pod": pod}, "value": [now, "1"]}))
+                .collect()
+        } else {
+            vec![json!({"metric": {}, "value": [now, pods.len().max(1).to_string()]})]
+        }
     };
     let body = json!({"status": "success", "data": {"resultType": "vector", "result": result}});
     Ok(http::Response::builder()
@@ -124,16 +140,22 @@ fn arms(query: &str) -> Vec<(String, Vec<String>)> {
         .split("label_replace(")
         .skip(1)
         .filter_map(|arm| {
-            let pods = arm.split(r#"pod=~"(?:"#).nth(1)?.split(r#")""#).next()?;
             let label = arm
                 .split(&format!(r#""{ARM_LABEL}", ""#))
                 .nth(1)?
                 .split('"')
                 .next()?;
-            Some((
-                label.to_string(),
-                pods.split('|').map(|p| p.replace('\\', "")).collect(),
-            ))
+            Some((label.to_string(), pods(arm)))
         })
         .collect()
+}
+
+/// The pods the first `pod=~"(?:a|b)"` selector of `query` names.
+fn pods(query: &str) -> Vec<String> {
+    query
+        .split(r#"pod=~"(?:"#)
+        .nth(1)
+        .and_then(|rest| rest.split(r#")""#).next())
+        .map(|pods| pods.split('|').map(|p| p.replace('\\', "")).collect())
+        .unwrap_or_default()
 }

@@ -536,10 +536,23 @@ async fn canaries(client: &Client, o: &Options, prom: &StandIn) -> Result<f64, S
     tokio::time::sleep(o.interval * intervals).await;
     let after = prom.counts();
     let per_interval = |a: u64, b: u64| (a - b) as f64 / intervals as f64;
+    // Where the canaries are: a count per phase and the first one's message.
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &o.namespace);
+    let mut phases: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut first = None;
+    for i in 0..n {
+        if let Ok(r) = rollouts.get(&name(i)).await {
+            let st = r.status.unwrap_or_default();
+            *phases.entry(format!("{:?}", st.phase)).or_default() += 1;
+            first.get_or_insert(st.message);
+        }
+    }
+    log(format!("canaries by phase: {phases:?}; the first says {first:?}"));
     log(format!(
-        "per analysis interval: {:.1} Prometheus queries, {:.1} windows selected in batched ones",
+        "per analysis interval: {:.1} Prometheus queries selecting {:.1} windows (batched) and {:.1} pods",
         per_interval(after.queries, before.queries),
         per_interval(after.arms, before.arms),
+        per_interval(after.pods, before.pods),
     ));
     Ok(per_interval(after.queries, before.queries))
 }

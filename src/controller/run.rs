@@ -50,8 +50,13 @@ pub struct ControllerArgs {
     )]
     pub prometheus_url: String,
     /// How long a reading's count queries wait for other Rollouts' to go out as one
-    /// Prometheus query per template and namespace (0: every query alone).
-    #[arg(long, default_value = "500ms", value_parser = crate::api::duration::parse_duration)]
+    /// Prometheus query per template and namespace (`0s`: every query alone).
+    #[arg(
+        long,
+        env = "PORTCULLIS_PROMETHEUS_BATCH_WINDOW",
+        default_value = "500ms",
+        value_parser = crate::api::duration::parse_duration
+    )]
     pub prometheus_batch_window: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, default_value = "0.0.0.0:8080")]
