@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 /// How long an answer may stand in for the watch before the watch wins regardless.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Our latest answer for an object (None: we deleted it), and when it came.
+type Answer<K> = (Option<Arc<K>>, Instant);
+
 pub struct View<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
-    /// `(namespace, name)` → our latest answer (None: we deleted it), and when.
-    overlay: HashMap<(String, String), (Option<Arc<K>>, Instant)>,
+    /// `(namespace, name)` → our latest answer.
+    overlay: HashMap<(String, String), Answer<K>>,
 }
 
 fn key(meta: &ObjectMeta) -> (String, String) {
