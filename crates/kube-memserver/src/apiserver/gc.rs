@@ -13,7 +13,8 @@ use tokio::sync::broadcast;
 
 /// Follows the store's writes and sweeps after those that can matter: a removal (an
 /// owner or a namespace's last object gone), or an object that is terminating or has
-/// ownerReferences. Other writes cost nothing here.
+/// ownerReferences, and only when the store's ownership index (`ownership`) names an
+/// object a sweep would act on. Other writes cost nothing here.
 pub async fn run(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     let mut events = shared.lock().store.subscribe();
@@ -80,10 +81,10 @@ fn save(inner: &mut Inner, key: &ObjKey, new: Value) {
 }
 
 /// Passes until nothing changes (each pass may unblock the next: a dependent gone lets
-/// its foreground owner go).
+/// its foreground owner go). A pass the store knows would act on nothing is skipped.
 pub fn sweep(inner: &mut Inner) {
     for _ in 0..100 {
-        if !step(inner) {
+        if !inner.store.gc_pending() || !step(inner) {
             return;
         }
     }

@@ -63,6 +63,7 @@ pub mod kubeconfig;
 mod meta;
 mod objects_glue;
 mod openapi;
+mod ownership;
 mod patch;
 mod protobuf;
 mod read;

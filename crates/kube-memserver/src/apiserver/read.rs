@@ -8,7 +8,7 @@ use super::scale;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::state::Shared;
 use super::status::{ApiError, Cause};
-use super::store::TooOld;
+use super::store::{TooOld, view};
 use super::table;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -152,25 +152,22 @@ pub async fn list(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, A
         }
         _ => None,
     };
-    let (list_rv, all) = match exact {
+    let (list_rv, stored) = match exact {
         Some(rv) => (
             rv,
             inner
                 .store
-                .list_at(&res.group, &res.plural, ns, rv)
+                .stored_at(&res.group, &res.plural, ns, Some(rv))
                 .map_err(too_old_list)?,
         ),
         None => (
             inner.store.current_rv(),
             inner
                 .store
-                .list(&res.group, &res.plural, ns)
-                .into_iter()
-                .map(|(_, v)| v.clone())
-                .collect(),
+                .stored_at(&res.group, &res.plural, ns, None)
+                .expect("the current state is always there"),
         ),
     };
-    let all: Vec<Value> = all.into_iter().map(|o| res.present(o)).collect();
     let start = cont.as_ref().map(|c| c.start.clone());
     let key_of = |o: &Value| {
         format!(
@@ -179,20 +176,29 @@ pub async fn list(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, A
             o["metadata"]["name"].as_str().unwrap_or("")
         )
     };
-    let mut items: Vec<Value> = all
-        .into_iter()
-        .filter(|o| {
-            start
-                .as_ref()
-                .is_none_or(|s| key_of(o).as_str() >= s.as_str())
-        })
-        .filter(|o| label.matches(o) && field.matches(o))
-        .collect();
+    // Objects are cloned (and converted for this API) only once they are answered: a
+    // page of a large list must not cost a copy of every object after it. Storage and
+    // API forms share metadata, so the continue key reads the stored object.
+    let mut rest = stored.into_iter().filter(|o| {
+        start
+            .as_ref()
+            .is_none_or(|s| key_of(o).as_str() >= s.as_str())
+    });
+    let mut items: Vec<Value> = Vec::new();
+    for o in rest.by_ref() {
+        let o = res.present(view(&res.group, &res.plural, o.clone()));
+        if label.matches(&o) && field.matches(&o) {
+            items.push(o);
+            if limit.is_some_and(|limit| items.len() > limit) {
+                break;
+            }
+        }
+    }
     let (mut next, mut remaining) = (None, None);
     if let Some(limit) = limit
         && items.len() > limit
     {
-        let rest = items.split_off(limit);
+        items.truncate(limit);
         let last = key_of(items.last().expect("limit > 0"));
         let token = Continue {
             v: "meta.k8s.io/v1".into(),
@@ -201,7 +207,8 @@ pub async fn list(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, A
         };
         next = Some(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("serializable")));
         if req.query.get("labelSelector").is_none() && req.query.get("fieldSelector").is_none() {
-            remaining = Some(rest.len());
+            // No selector: every object after the page counts, and none needs a copy.
+            remaining = Some(1 + rest.count());
         }
     }
     let body = match rendering(&req.accept) {

@@ -53,6 +53,10 @@ fn parse_set(rest: &str) -> Result<Vec<String>, ApiError> {
 }
 
 impl LabelSelector {
+    /// Matches everything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let mut reqs = Vec::new();
         if s.trim().is_empty() {
@@ -148,6 +152,10 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
+    /// Matches everything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let mut terms = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -1,6 +1,7 @@
 //! In-memory storage: objects keyed by group/resource/namespace/name, one global
 //! monotonically increasing resourceVersion, and a bounded event log that watches replay.
 use super::events;
+use super::ownership::Ownership;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Store {
     /// Every event with rv > floor is in the log.
     floor: u64,
     tx: broadcast::Sender<Arc<StoredEvent>>,
+    /// Maintained on every write, for the garbage collector.
+    ownership: Ownership,
 }
 
 /// Where a resource is stored: events.k8s.io Events live with the core ones.
@@ -105,6 +108,7 @@ impl Store {
             history: history.max(1),
             floor: 0,
             tx,
+            ownership: Ownership::default(),
         }
     }
     pub fn current_rv(&self) -> u64 {
@@ -112,6 +116,10 @@ impl Store {
     }
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
         self.tx.subscribe()
+    }
+    /// Whether a garbage collection sweep could change anything (see `ownership`).
+    pub fn gc_pending(&self) -> bool {
+        self.ownership.pending()
     }
     /// The object as the API of `key.group` shows it.
     pub fn get(&self, key: &ObjKey) -> Option<Value> {
@@ -163,6 +171,8 @@ impl Store {
         self.rv += 1;
         set_rv(&mut obj, self.rv);
         let old = self.objects.insert(skey.clone(), obj.clone());
+        self.ownership
+            .changed(&skey, old.as_ref(), Some(&obj), &self.objects);
         let kind = if old.is_some() {
             EventType::Modified
         } else {
@@ -182,6 +192,8 @@ impl Store {
     pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
         let (skey, _) = storage_key(key);
         let old = self.objects.remove(&skey)?;
+        self.ownership
+            .changed(&skey, Some(&old), None, &self.objects);
         let mut last = old.clone();
         self.rv += 1;
         set_rv(&mut last, self.rv);
@@ -212,9 +224,11 @@ impl Store {
                 oldest: self.floor,
             });
         }
-        Ok(self.log.iter().filter(|e| e.rv > rv).cloned().collect())
+        let first = self.log.partition_point(|e| e.rv <= rv);
+        Ok(self.log.range(first..).cloned().collect())
     }
     /// One resource's objects as they were at `rv` (undoing later writes from the log).
+    #[cfg(test)]
     pub fn list_at(
         &self,
         group: &str,
@@ -222,28 +236,49 @@ impl Store {
         namespace: Option<&str>,
         rv: u64,
     ) -> Result<Vec<Value>, TooOld> {
-        let later = self.events_since(rv)?;
-        let (sgroup, sresource) = storage_of(group, resource);
-        let mut state: BTreeMap<ObjKey, Value> = self
-            .stored(group, resource, namespace)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for e in later.iter().rev() {
-            if e.key.group != sgroup
-                || e.key.resource != sresource
-                || namespace.is_some_and(|ns| e.key.namespace != ns)
-            {
-                continue;
-            }
-            match &e.old {
-                Some(old) => state.insert(e.key.clone(), old.clone()),
-                None => state.remove(&e.key),
-            };
-        }
-        Ok(state
-            .into_values()
-            .map(|o| view(group, resource, o))
+        Ok(self
+            .stored_at(group, resource, namespace, Some(rv))?
+            .into_iter()
+            .map(|o| view(group, resource, o.clone()))
             .collect())
+    }
+    /// One resource's objects in key order and storage form, as they are (`rv` None) or
+    /// were at `rv`, by reference: a list clones only the objects it answers with (a
+    /// watcher pages through thousands of objects 500 at a time).
+    pub fn stored_at<'a>(
+        &'a self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&'a str>,
+        rv: Option<u64>,
+    ) -> Result<Vec<&'a Value>, TooOld> {
+        let current = self.stored(group, resource, namespace);
+        let Some(rv) = rv else {
+            return Ok(current.map(|(_, v)| v).collect());
+        };
+        if rv < self.floor {
+            return Err(TooOld {
+                requested: rv,
+                oldest: self.floor,
+            });
+        }
+        // Each object written since `rv` was, at `rv`, what its first later write replaced.
+        let (sgroup, sresource) = storage_of(group, resource);
+        let first = self.log.partition_point(|e| e.rv <= rv);
+        let mut then: BTreeMap<&ObjKey, Option<&Value>> = BTreeMap::new();
+        for e in self.log.range(first..) {
+            if e.key.group == sgroup
+                && e.key.resource == sresource
+                && namespace.is_none_or(|ns| e.key.namespace == ns)
+            {
+                then.entry(&e.key).or_insert(e.old.as_ref());
+            }
+        }
+        let mut state: Vec<(&ObjKey, &Value)> =
+            current.filter(|(k, _)| !then.contains_key(k)).collect();
+        state.extend(then.into_iter().filter_map(|(k, o)| Some((k, o?))));
+        state.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(state.into_iter().map(|(_, o)| o).collect())
     }
     /// Forgets the history, as an etcd compaction does: older resourceVersions expire.
     pub fn compact(&mut self) {

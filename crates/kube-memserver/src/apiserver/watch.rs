@@ -64,9 +64,20 @@ impl Filter {
         }
         let shown = |o: &Value| r.present(view(&r.group, &r.plural, o.clone()));
         let object = shown(&e.object);
-        let old = e.old.as_ref().map(shown);
         let now = self.matches(&object);
-        let before = old.as_ref().is_some_and(|o| self.matches(o));
+        // Without selectors every state matches: the old one is copied only when a
+        // selector has to look at it (every watcher sees every write of its resource).
+        let everything = self.label.is_empty() && self.field.is_empty();
+        let old = if everything {
+            None
+        } else {
+            e.old.as_ref().map(shown)
+        };
+        let before = if everything {
+            e.old.is_some()
+        } else {
+            old.as_ref().is_some_and(|o| self.matches(o))
+        };
         match e.kind {
             EventType::Added if now => Some(("ADDED", object)),
             EventType::Deleted if now => Some(("DELETED", object)),

@@ -48,9 +48,19 @@ fn restarts(pod: &Pod) -> i32 {
 /// One reconcile of `rs`. `pods` may hold any pods of the namespace; only those the
 /// ReplicaSet controls are counted.
 pub fn reconcile(rs: &ReplicaSet, pods: &[Pod], now: Timestamp) -> ReplicaSetSync {
+    reconcile_among(rs, pods, now)
+}
+
+/// [`reconcile`] over any pods by reference, so the loop can hand each ReplicaSet only
+/// the pods indexed under its uid instead of every pod in the cluster.
+pub(crate) fn reconcile_among<'a>(
+    rs: &ReplicaSet,
+    pods: impl IntoIterator<Item = &'a Pod>,
+    now: Timestamp,
+) -> ReplicaSetSync {
     let uid = rs.metadata.uid.as_deref().unwrap_or_default();
     let owned: Vec<&Pod> = pods
-        .iter()
+        .into_iter()
         .filter(|p| access::controlled_by(&p.metadata, uid))
         .collect();
     let mut active_pods: Vec<&Pod> = owned.iter().copied().filter(|p| active(p)).collect();

@@ -130,6 +130,16 @@ pub fn reconcile(
     replica_sets: &[ReplicaSet],
     now: Timestamp,
 ) -> Result<DeploymentSync, DeploymentError> {
+    reconcile_among(deployment, replica_sets, now)
+}
+
+/// [`reconcile`] over any ReplicaSets by reference, so the loop can hand each Deployment
+/// only the ones indexed under its uid instead of every ReplicaSet in the cluster.
+pub(crate) fn reconcile_among<'a>(
+    deployment: &Deployment,
+    replica_sets: impl IntoIterator<Item = &'a ReplicaSet>,
+    now: Timestamp,
+) -> Result<DeploymentSync, DeploymentError> {
     let uid = deployment
         .metadata
         .uid
@@ -139,7 +149,7 @@ pub fn reconcile(
         d: deployment.clone(),
         spec: Spec::of(deployment)?,
         rss: replica_sets
-            .iter()
+            .into_iter()
             .filter(|rs| access::controlled_by(&rs.metadata, uid))
             .map(|rs| Working {
                 rs: rs.clone(),
