@@ -547,7 +547,9 @@ async fn canaries(client: &Client, o: &Options, prom: &StandIn) -> Result<f64, S
             first.get_or_insert(st.message);
         }
     }
-    log(format!("canaries by phase: {phases:?}; the first says {first:?}"));
+    log(format!(
+        "canaries by phase: {phases:?}; the first says {first:?}"
+    ));
     log(format!(
         "per analysis interval: {:.1} Prometheus queries selecting {:.1} windows (batched) and {:.1} pods",
         per_interval(after.queries, before.queries),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod measure;
+mod memory;
 pub mod metrics;
 pub mod observe;
 pub mod rbac;

@@ -167,6 +167,7 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
 /// Runs the operator with the Prometheus-backed analysis until SIGINT/SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logs(args.log_format);
+    super::memory::spawn_trimmer();
     let client = client(args.kubeconfig.as_ref()).await?;
     let source = super::measure::PrometheusAnalysis::new(client.clone(), &args.prometheus_url)
         .batch_window(args.prometheus_batch_window);
