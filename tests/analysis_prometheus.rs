@@ -512,6 +512,32 @@ async fn stable_is_read_per_pod_and_pods_failing_alike_lower_the_assumed_burstin
     }
 }
 
+impl Setup {
+    /// Waits until a reading over `window` has counts for both tracks (Prometheus has
+    /// scraped the exporter a few times), then a few seconds more.
+    async fn until_counted(&self, metric: &Metric, window: Duration) {
+        let (canary, stable) = tracks();
+        let ctx = RenderContext {
+            elapsed: window,
+            ..context("auth-api", self.started)
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .provider
+            .read(metric, &ctx, &canary, &stable)
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus has the counters within a minute"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
 /// Queries Prometheus has answered on `/api/v1/query` (its own `/metrics`).
 async fn queries_answered(prometheus: &Prometheus) -> f64 {
     let body = reqwest::get(format!("{}/metrics", prometheus.url()))
@@ -533,25 +559,7 @@ async fn queries_answered(prometheus: &Prometheus) -> f64 {
 async fn readings_of_many_rollouts_share_one_query_and_each_gets_what_it_would_alone() {
     let s = setup(10).await;
     let metric = login_metric(0.2);
-    let (canary, stable) = tracks();
-    let probe = PrometheusProvider::new(&PrometheusConfig::new(s.prometheus.url())).unwrap();
-    let ten_seconds = RenderContext {
-        elapsed: Duration::from_secs(10),
-        ..context("auth-api", s.started)
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while probe
-        .read(&metric, &ten_seconds, &canary, &stable)
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus has the counters within a minute"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.until_counted(&metric, Duration::from_secs(10)).await;
     // Both providers evaluate at the same instant, so their answers can be compared.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -643,8 +651,8 @@ async fn readings_of_many_rollouts_share_one_query_and_each_gets_what_it_would_a
 #[tokio::test]
 async fn a_batched_reading_of_pods_without_series_is_no_observation() {
     let s = setup(1).await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
     let metric = login_metric(0.2);
+    s.until_counted(&metric, Duration::from_secs(10)).await;
     let shared = PrometheusProvider::new(&PrometheusConfig::new(s.prometheus.url()))
         .unwrap()
         .batching(Duration::from_millis(200));
