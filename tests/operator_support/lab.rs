@@ -41,10 +41,21 @@ impl Switch {
                 if !flag.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is closed at once
                 }
-                let target = target.clone();
+                let (target, flag) = (target.clone(), flag.clone());
                 tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    // An outage also cuts the connections already open (a client's
+                    // keep-alive pool must not outlive the server).
+                    let down = async {
+                        while flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down => {}
                     }
                 });
             }
