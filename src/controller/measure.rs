@@ -4,10 +4,11 @@
 //! Probes: one round (a request to each canary pod) per reading, so a probe's `period`
 //! is the analysis interval here.
 //!
-//! One provider per Prometheus (address, credentials, timeout) serves every Rollout, so
-//! its HTTP connections are reused and count queries of readings that fall within the
-//! batch window go out as one query per template and namespace
-//! (`analysis::providers::batch`).
+//! With a batch window (`--prometheus-batch-window`, off by default), one provider per
+//! Prometheus (address, credentials, timeout) serves every Rollout, so its HTTP
+//! connections are reused and count queries of readings that fall within the window go
+//! out as one query per template and namespace (`analysis::providers::batch`). Without,
+//! each reading builds its own provider: a fresh connection per reading.
 
 use super::analysis_source::{AnalysisSource, ReadingRequest};
 use crate::analysis::judge::{self, Observation};
@@ -24,8 +25,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// How long a count query waits for others to share its Prometheus query
-/// (`--prometheus-batch-window`'s default).
-pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(500);
+/// (`--prometheus-batch-window`'s default: not at all).
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::ZERO;
 /// Providers kept (one per distinct Prometheus configuration); the oldest goes first.
 const MAX_PROVIDERS: usize = 64;
 
@@ -107,6 +108,9 @@ impl PrometheusAnalysis {
                 PrometheusConfig::from_source(s, creds).map_err(|e| e.to_string())?
             }
         };
+        if self.batch_window.is_zero() {
+            return PrometheusProvider::new(&config).map_err(|e| e.to_string());
+        }
         let mut providers = self.providers.lock().expect("providers lock");
         if let Some((_, p)) = providers.iter().find(|(c, _)| *c == config) {
             return Ok(p.clone());

@@ -15,7 +15,6 @@ pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod measure;
-mod memory;
 pub mod metrics;
 pub mod observe;
 pub mod rbac;

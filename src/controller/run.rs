@@ -50,11 +50,12 @@ pub struct ControllerArgs {
     )]
     pub prometheus_url: String,
     /// How long a reading's count queries wait for other Rollouts' to go out as one
-    /// Prometheus query per template and namespace (`0s`: every query alone).
+    /// Prometheus query per template and namespace (`0s`, the default: every query
+    /// alone, each reading with its own HTTP client). For thousands of Rollouts.
     #[arg(
         long,
         env = "PORTCULLIS_PROMETHEUS_BATCH_WINDOW",
-        default_value = "500ms",
+        default_value = "0s",
         value_parser = crate::api::duration::parse_duration
     )]
     pub prometheus_batch_window: Duration,
@@ -167,7 +168,6 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
 /// Runs the operator with the Prometheus-backed analysis until SIGINT/SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logs(args.log_format);
-    super::memory::spawn_trimmer();
     let client = client(args.kubeconfig.as_ref()).await?;
     let source = super::measure::PrometheusAnalysis::new(client.clone(), &args.prometheus_url)
         .batch_window(args.prometheus_batch_window);
