@@ -276,14 +276,13 @@ impl PrometheusProvider {
         tally(f, t, &tq).map_err(|e| e.to_string())
     }
 
-    /// A track's counts (split by pod when `split`), through a batch when both of its
-    /// queries can share one; `None` when they cannot.
+    /// A track's counts and its pods', through a batch when both of its queries can
+    /// share one; `None` when they cannot.
     async fn batched_counts(
         &self,
         c: &crate::api::CountsMetric,
         ctx: &RenderContext,
         track: &TrackContext,
-        split: bool,
     ) -> Option<Result<(Counts, Vec<Counts>), String>> {
         let batches = self.batches.as_ref()?;
         let request = |template: &str| TrackQuery {
@@ -296,8 +295,7 @@ impl PrometheusProvider {
         let own = render(&c.total, ctx, track).unwrap_or_default();
         let (f, t) = futures::join!(batches.request(self, fq, fs), batches.request(self, tq, ts));
         let check = |r: Result<Samples, ReadError>| r.and_then(|s| finite(&own, s));
-        let counts = tally(check(f), check(t), &own).map_err(|e| e.to_string());
-        Some(counts.map(|(total, pods)| (total, if split { pods } else { vec![] })))
+        Some(tally(check(f), check(t), &own).map_err(|e| e.to_string()))
     }
 
     /// Reads a `counts` or `query` metric for both tracks (probes are not Prometheus's).
@@ -313,10 +311,11 @@ impl PrometheusProvider {
         };
         if let Some(c) = &metric.counts
             && let (Some(canary), Some(stable)) = futures::join!(
-                self.batched_counts(c, ctx, canary, false),
-                self.batched_counts(c, ctx, stable, true)
+                self.batched_counts(c, ctx, canary),
+                self.batched_counts(c, ctx, stable)
             )
         {
+            // The canary's pods are judged whole (as unbatched below).
             let ((canary, _), (stable, stable_pods)) = (canary?, stable?);
             return Ok(Observation::Counts {
                 canary,
