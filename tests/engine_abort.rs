@@ -3,8 +3,10 @@
 
 mod support;
 
+use k8s_openapi::jiff::SignedDuration;
 use portcullis::api::{
-    Duration, MetricResult, OnError, Outcome, Phase, Step, TrackReading, Verdict,
+    Deadlines, Duration, MetricResult, OnError, Outcome, Phase, Step, TrackReading, Verdict,
+    WaitFor,
 };
 use portcullis::engine::{AnalysisReading, Decision};
 use support::*;
@@ -235,6 +237,88 @@ fn unreadable_metrics_drain_the_canary_by_default_and_restore_it_when_they_retur
         20,
         "metrics back: weight restored"
     );
+}
+
+/// A canary that reports nothing once metrics are back (its new pods have no series):
+/// restored when stable can be read, drained again when its own readings fail, and
+/// rolled back when the metrics deadline, counted from the first drain, passes.
+#[test]
+fn a_canary_drained_and_restored_again_and_again_is_rolled_back_at_the_metrics_deadline() {
+    let mut w = analysed();
+    w.spec.analysis.as_mut().unwrap().error_limit = Some(0);
+    w.spec.deadlines = Some(Deadlines {
+        metrics: Some(Duration::from("1m")),
+        ..Default::default()
+    });
+    let mut restored = 0;
+    let mut d = None;
+    for i in 0..20 {
+        w.advance_time(10);
+        w.obs.analysis = Some(if i % 2 == 1 {
+            AnalysisReading::readable()
+        } else {
+            AnalysisReading::error("`sum(...)` returned no series")
+        });
+        let step = w.step();
+        if step.status.phase == Some(Phase::Aborted) {
+            d = Some((i, step));
+            break;
+        }
+        let weight = step.desired.as_ref().unwrap().weight;
+        restored += usize::from(weight == 20);
+        let waiting = step.status.waiting.as_ref().expect("waiting on metrics");
+        assert_eq!(waiting.for_, WaitFor::Metrics, "reading {i}");
+        assert_eq!(
+            waiting.deadline.0,
+            first_drain(&w) + SignedDuration::from_secs(60)
+        );
+    }
+    let (i, d) = d.expect("rolled back at the deadline, not drained and restored for ever");
+    assert_eq!(i, 6, "one minute after the first drain");
+    assert!(restored >= 2, "metrics came back in between: {restored}");
+    assert_rolled_back(&d);
+    assert!(
+        d.status
+            .last_abort
+            .unwrap()
+            .reason
+            .contains("waited 1m for metrics"),
+        "the reason names the deadline"
+    );
+}
+
+fn first_drain(w: &World) -> k8s_openapi::jiff::Timestamp {
+    w.status
+        .analysis
+        .as_ref()
+        .unwrap()
+        .drained_since
+        .clone()
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_canary_measured_again_after_a_drain_waits_on_nothing() {
+    let mut w = analysed();
+    w.spec.analysis.as_mut().unwrap().error_limit = Some(0);
+    w.advance_time(10);
+    w.obs.analysis = Some(AnalysisReading::error("prometheus: connection refused"));
+    assert_eq!(w.step().desired.unwrap().weight, 0, "drained");
+    w.advance_time(10);
+    w.obs.analysis = Some(AnalysisReading::readable());
+    let d = w.step();
+    assert_eq!(d.desired.unwrap().weight, 20, "restored");
+    assert_eq!(
+        d.status.waiting.map(|wt| wt.for_),
+        Some(WaitFor::Metrics),
+        "not measured yet: the deadline still runs"
+    );
+    w.advance_time(10);
+    w.obs.analysis = Some(AnalysisReading::verdict(Verdict::Inconclusive));
+    let d = w.step();
+    assert_eq!(d.status.waiting, None, "measured: the outage is over");
+    assert_eq!(d.status.analysis.unwrap().drained_since, None);
 }
 
 #[test]

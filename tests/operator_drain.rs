@@ -14,7 +14,10 @@ use std::time::Duration;
 
 const TRAFFIC: [&str; 2] = ["--traffic-rps=100", "--traffic-baseline=0.02"];
 
-/// The app and a Rollout analysed by `onError: drain` (the default).
+/// The app and a Rollout analysed by `onError: drain` (the default). A new canary pod
+/// has no `increase()` before its second scrape (1 s apart here), so `errorLimit` covers
+/// a few readings: otherwise the canary drains before it is ever measured, and each
+/// restore brings new pods that start over.
 fn objects(metrics_deadline: &str) -> Vec<Value> {
     let mut objects = app(3);
     objects.push(
@@ -23,7 +26,7 @@ fn objects(metrics_deadline: &str) -> Vec<Value> {
             "spec": {"workloadRef": {"name": APP}, "service": APP,
                 "steps": [{"setWeight": 25}, {"pause": {}}],
                 "deadlines": {"metrics": metrics_deadline},
-                "analysis": {"interval": "1s", "errorLimit": 1, "metrics": [
+                "analysis": {"interval": "1s", "errorLimit": 5, "metrics": [
                     {"name": "login-failure-ratio", "counts": {
                         "failures": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",outcome=\"failure\",pod=~\"{{pods}}\"}[{{elapsed}}])) or vector(0)",
                         "total": "sum(increase(auth_login_attempts_total{namespace=\"{{namespace}}\",pod=~\"{{pods}}\"}[{{elapsed}}]))",
@@ -72,19 +75,21 @@ async fn a_drained_canary_comes_back_on_its_own_when_prometheus_does() {
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     lab.prometheus.set(true);
+    // Restored, then measured again: the canary's new pods need two scrapes first, which
+    // errorLimit (5 readings a second apart) leaves time for.
     let st = until(
         &lab.client,
-        "canary traffic restored after Prometheus came back",
+        "canary traffic restored and measured after Prometheus came back",
         Duration::from_secs(30),
-        |s| !draining(s) && s.effective_weight == 25,
+        |s| !draining(s) && s.effective_weight == 25 && s.waiting.is_none(),
     )
     .await;
+    assert_eq!(st.analysis.and_then(|a| a.drained_since), None);
     assert_eq!(
         st.phase,
         Some(Phase::Paused),
         "back where it was: the pause step"
     );
-    assert!(st.waiting.is_none(), "waiting on nothing: {:?}", st.waiting);
     assert!(st.last_abort.is_none());
     let _ = lab.stop.send(true);
 }

@@ -131,8 +131,6 @@ pub async fn run(o: Options) -> Result<Report, String> {
             .args(["--prometheus-url", &prom.url])
             .args(["--max-concurrent-reconciles", &o.concurrency.to_string()])
             .env("RUST_LOG", "warn")
-            // Batched Prometheus queries, as an operator of thousands of Rollouts runs.
-            .env("PORTCULLIS_PROMETHEUS_BATCH_WINDOW", "500ms")
             .envs(o.operator_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&op_log).map_err(|e| e.to_string())?)

@@ -199,6 +199,11 @@ pub struct AnalysisStatus {
     /// Traffic is drained (weight 0) until metrics can be read again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub draining: bool,
+    /// When the canary was first drained for unreadable metrics, kept until the canary is
+    /// measured again: the metrics deadline runs from here, through any restore and
+    /// drain again, so a canary that never reports cannot come and go for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_since: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reading_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

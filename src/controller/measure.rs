@@ -4,10 +4,10 @@
 //! Probes: one round (a request to each canary pod) per reading, so a probe's `period`
 //! is the analysis interval here.
 //!
-//! With a batch window (`--prometheus-batch-window`, off by default), one provider per
+//! With a batch window (`--prometheus-batch-window`, 500 ms by default), one provider per
 //! Prometheus (address, credentials, timeout) serves every Rollout, so its HTTP
 //! connections are reused and count queries of readings that fall within the window go
-//! out as one query per template and namespace (`analysis::providers::batch`). Without,
+//! out as one query per template and namespace (`analysis::providers::batch`). With `0s`,
 //! each reading builds its own provider: a fresh connection per reading.
 
 use super::analysis_source::{AnalysisSource, ReadingRequest};
@@ -25,8 +25,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// How long a count query waits for others to share its Prometheus query
-/// (`--prometheus-batch-window`'s default: not at all).
-pub const DEFAULT_BATCH_WINDOW: Duration = Duration::ZERO;
+/// (`--prometheus-batch-window`'s default): short next to any analysis interval, long
+/// enough that readings due in the same half second share one query.
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(500);
 /// Providers kept (one per distinct Prometheus configuration); the oldest goes first.
 const MAX_PROVIDERS: usize = 64;
 

@@ -50,12 +50,12 @@ pub struct ControllerArgs {
     )]
     pub prometheus_url: String,
     /// How long a reading's count queries wait for other Rollouts' to go out as one
-    /// Prometheus query per template and namespace (`0s`, the default: every query
-    /// alone, each reading with its own HTTP client). For thousands of Rollouts.
+    /// Prometheus query per template and namespace, so queries do not grow with the
+    /// number of canaries (`0s`: every query alone, each reading with its own HTTP client).
     #[arg(
         long,
         env = "PORTCULLIS_PROMETHEUS_BATCH_WINDOW",
-        default_value = "0s",
+        default_value = "500ms",
         value_parser = crate::api::duration::parse_duration
     )]
     pub prometheus_batch_window: Duration,

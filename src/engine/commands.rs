@@ -172,8 +172,10 @@ fn run(cx: &mut Ctx, verb: Verb, workload: &WorkloadObservation) -> Result<Strin
             }
             if let Some(a) = cx.st.analysis.as_mut() {
                 a.consecutive_errors = 0;
-                // Traffic back on the canary; if metrics still fail, it drains again.
+                // Traffic back on the canary; if metrics still fail, it drains again, with
+                // a fresh deadline: a person chose to try again.
                 a.draining = false;
+                a.drained_since = None;
             }
             Ok(if draining {
                 "resumed: canary traffic restored".into()

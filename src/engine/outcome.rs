@@ -220,6 +220,7 @@ impl Ctx<'_> {
         self.st.desired_weight = 0;
         if let Some(a) = self.st.analysis.as_mut() {
             a.draining = false;
+            a.drained_since = None;
         }
         if !self.st.rejected_revisions.contains(&canary.revision) {
             self.st

@@ -15,9 +15,17 @@ impl Ctx<'_> {
         if analysis_active(self.spec, &self.st) {
             self.wake_in(analysis_interval(self.spec));
         }
-        // A drained canary waits on metrics, paused or not; at the deadline it goes.
+        // A drained canary waits on metrics, paused or not, and so does one restored but
+        // not measured since; at the deadline, counted from the first drain, it goes.
         let draining = self.st.analysis.as_ref().is_some_and(|a| a.draining);
-        if draining && self.wait(WaitFor::Metrics, None) {
+        let drained_since = self
+            .st
+            .analysis
+            .as_ref()
+            .and_then(|a| a.drained_since.clone());
+        if (draining || drained_since.is_some())
+            && self.wait(WaitFor::Metrics, drained_since.map(|t| t.0))
+        {
             let why = self.metrics_error();
             self.abort(format!("{}: {why}", self.overdue(WaitFor::Metrics)));
             return;

@@ -55,6 +55,8 @@ impl Ctx<'_> {
                 analysis.consecutive_errors = 0;
                 analysis.last_error = None;
                 analysis.verdict = Some(verdict);
+                // The canary is measured again: the outage is over.
+                analysis.drained_since = None;
                 let was_draining = std::mem::take(&mut analysis.draining);
                 self.recovered(was_draining);
                 if verdict == Verdict::Fail {
@@ -88,6 +90,7 @@ impl Ctx<'_> {
                     OnError::Drain => {
                         if !analysis.draining {
                             analysis.draining = true;
+                            analysis.drained_since.get_or_insert(Time(self.now));
                             self.event(
                                 EventType::Warning,
                                 "MetricsUnavailable",
