@@ -2,6 +2,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use portcullis::controller::replica_set::ReplicaSetInfo;
 use portcullis::controller::{revision, workload};
 use portcullis::engine::CanaryDesired;
 use serde_json::{Value, json};
@@ -126,14 +127,18 @@ fn the_stable_replica_set_is_the_owned_one_running_the_stable_revision() {
         }))
         .unwrap()
     };
-    let sets = vec![
+    let sets: Vec<ReplicaSetInfo> = [
         rs("auth-api-aaa", "aaa", "auth:1.5", "d-1"),
         rs("auth-api-bbb", "bbb", "auth:1.4", "d-1"),
         rs("other-ccc", "ccc", "auth:1.4", "someone-else"),
-    ];
+    ]
+    .iter()
+    .map(ReplicaSetInfo::from)
+    .collect();
     let mut old = w.spec.template.clone();
     old.spec.as_mut().unwrap().containers[0].image = Some("auth:1.4".into());
     let stable_rev = revision::of_template(&old);
     let stable = workload::stable_replica_set(&w, &sets, &stable_rev).unwrap();
-    assert_eq!(workload::pod_template_hash(stable), Some("bbb"));
+    assert_eq!(stable.pod_template_hash.as_deref(), Some("bbb"));
+    assert_eq!(stable.images, ["auth:1.4"]);
 }

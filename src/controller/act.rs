@@ -4,12 +4,14 @@
 
 use super::error::Error;
 use super::observe::{World, http_route_resource};
+use super::replica_set::ReplicaSetInfo;
 use super::workload::{self, canary_name};
 use crate::api::Rollout;
 use crate::engine::Desired;
 use crate::engine::handover::{self, Handover};
 use crate::traffic::{RouteContext, TrafficRouter};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -166,11 +168,10 @@ async fn hand_back(
     let handback = match replace {
         None => Handback::Unpaused,
         Some(revision) => {
-            let template = st
-                .stable
-                .as_ref()
-                .and_then(|s| workload::stable_replica_set(d, &w.replica_sets, &s.revision))
-                .and_then(workload::deployment_template);
+            let template = match &st.stable {
+                Some(s) => stable_template(client, ns, w, d, &s.revision).await?,
+                None => None,
+            };
             match template {
                 Some(t) => {
                     wanted.spec.template = t;
@@ -222,6 +223,35 @@ pub(crate) fn patch_params() -> PatchParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     }
+}
+
+/// The stable ReplicaSet's pod template as the Deployment had it, read live (the cache
+/// keeps no templates); `None` unless the live ReplicaSet still runs exactly `stable`
+/// under the Deployment: only the stable release may be put back.
+async fn stable_template(
+    client: &Client,
+    ns: &str,
+    w: &World,
+    d: &Deployment,
+    stable: &str,
+) -> Result<Option<PodTemplateSpec>, Error> {
+    let Some(cached) = workload::stable_replica_set(d, &w.replica_sets, stable) else {
+        return Ok(None);
+    };
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let name = &cached.name;
+    let Some(live) = api
+        .get_opt(name)
+        .await
+        .map_err(Error::observe(format!("ReplicaSet {name} (hand-back)")))?
+    else {
+        return Ok(None);
+    };
+    let still = [ReplicaSetInfo::from(&live)];
+    if workload::stable_replica_set(d, &still, stable).is_none() {
+        return Ok(None);
+    }
+    Ok(workload::deployment_template(&live))
 }
 
 async fn apply_services(client: &Client, ns: &str, services: Vec<Service>) -> Result<(), Error> {

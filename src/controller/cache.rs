@@ -6,6 +6,7 @@
 //! last-applied annotation): most of a cached object's bytes at 10k Rollouts. Anything
 //! written back whole (the Deployment at hand-back) is read live, never from here.
 
+use super::replica_set::ReplicaSetInfo;
 use crate::api::{AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -159,7 +160,8 @@ impl Indexes {
 pub struct Caches {
     pub rollouts: Store<Rollout>,
     pub deployments: Store<Deployment>,
-    pub replica_sets: Store<ReplicaSet>,
+    /// ReplicaSets as the operator reads them: no pod templates.
+    pub replica_sets: Store<ReplicaSetInfo>,
     pub services: Store<Service>,
     /// `None` while the Gateway API is not served.
     pub routes: Option<Store<DynamicObject>>,
@@ -198,13 +200,13 @@ impl Caches {
     }
 
     /// ReplicaSets in `ns` owned by the Deployment `owner` (name and uid).
-    pub fn replica_sets_of(&self, ns: &str, owner: &str, uid: &str) -> Vec<ReplicaSet> {
+    pub fn replica_sets_of(&self, ns: &str, owner: &str, uid: &str) -> Vec<ReplicaSetInfo> {
         self.index
             .replica_sets
             .sources(ns, owner)
             .iter()
             .filter_map(|n| self.replica_sets.get(&ObjectRef::new(n).within(ns)))
-            .filter(|r| r.owner_references().iter().any(|o| o.uid == uid))
+            .filter(|r| r.owned_by(uid))
             .map(|r| r.as_ref().clone())
             .collect()
     }
@@ -237,6 +239,34 @@ where
         .reflect(writer)
         .inspect_ok(move |e| index(e))
         .touched_objects()
+}
+
+/// A watch of ReplicaSets feeding `writer` with what the operator reads of them, `index`
+/// seeing every event first; yields the ReplicaSets touched, as [`cached`] does.
+pub fn cached_replica_sets(
+    api: Api<ReplicaSet>,
+    config: watcher::Config,
+    mut writer: reflector::store::Writer<ReplicaSetInfo>,
+    index: impl Fn(&Event<ReplicaSet>) + Send + 'static,
+) -> impl Stream<Item = Result<ReplicaSet, watcher::Error>> + Send {
+    watcher(api, config)
+        .default_backoff()
+        .inspect_ok(move |e| {
+            index(e);
+            writer.apply_watcher_event(&project(e));
+        })
+        .touched_objects()
+}
+
+/// The same event with the ReplicaSet's [`ReplicaSetInfo`].
+fn project(e: &Event<ReplicaSet>) -> Event<ReplicaSetInfo> {
+    match e {
+        Event::Apply(rs) => Event::Apply(rs.into()),
+        Event::Delete(rs) => Event::Delete(rs.into()),
+        Event::Init => Event::Init,
+        Event::InitApply(rs) => Event::InitApply(rs.into()),
+        Event::InitDone => Event::InitDone,
+    }
 }
 
 /// [`cached`] for a dynamic type (HTTPRoutes).

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod observe;
 pub mod rbac;
 pub mod reconcile;
+pub mod replica_set;
 pub mod revision;
 mod run;
 pub mod status;

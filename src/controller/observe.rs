@@ -6,6 +6,7 @@
 
 use super::cache::Caches;
 use super::error::Error;
+use super::replica_set::ReplicaSetInfo;
 use super::workload::{self, canary_name};
 use crate::analysis::resolve::{self, ResolvedMetric};
 use crate::api::validate::FieldError;
@@ -38,7 +39,7 @@ pub struct World {
     pub workload: Option<Deployment>,
     pub canary: Option<Deployment>,
     /// ReplicaSets the workload owns.
-    pub replica_sets: Vec<ReplicaSet>,
+    pub replica_sets: Vec<ReplicaSetInfo>,
     pub service: Option<Service>,
     /// The HTTPRoute, as JSON (every field kept, known or not).
     pub route: Option<Value>,
@@ -75,7 +76,7 @@ impl World {
     pub fn stable_hash(&self, stable_revision: &str) -> Option<&str> {
         let d = self.workload.as_ref()?;
         workload::stable_replica_set(d, &self.replica_sets, stable_revision)
-            .and_then(workload::pod_template_hash)
+            .and_then(|rs| rs.pod_template_hash.as_deref())
     }
 
     /// Stable pods: those of the ReplicaSet that runs `stable_revision`.
@@ -132,8 +133,9 @@ pub async fn world(
                 spec.workload_ref.name
             )))?
             .items
-            .into_iter()
-            .filter(|r| r.owner_references().iter().any(|o| o.uid == uid))
+            .iter()
+            .map(ReplicaSetInfo::from)
+            .filter(|r| r.owned_by(&uid))
             .collect();
     }
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);

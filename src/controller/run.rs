@@ -1,7 +1,9 @@
 //! `portcullis controller`: flags, clients, watches, leader election, shutdown.
 
 use super::analysis_source::AnalysisSource;
-use super::cache::{Caches, Indexes, cached, cached_dynamic, controlling_rollout, owner_names};
+use super::cache::{
+    Caches, Indexes, cached, cached_dynamic, cached_replica_sets, controlling_rollout, owner_names,
+};
 use super::leader::{self, LeaseConfig, Lost};
 use super::metrics::{self, Metrics};
 use super::observe::http_route_resource;
@@ -447,7 +449,7 @@ async fn controller(
             },
         )
         .watches_stream(
-            cached(
+            cached_replica_sets(
                 api::<ReplicaSet>(&client, &ns),
                 all(),
                 replica_sets_w,

@@ -4,6 +4,7 @@
 //! pod template under an owned Deployment `<workload>-canary`, whose pods carry the track
 //! label so the routers can tell them from stable pods.
 
+use super::replica_set::ReplicaSetInfo;
 use super::revision;
 use crate::api::Revision;
 use crate::engine::{CanaryDesired, CanaryObservation, WorkloadObservation};
@@ -27,7 +28,10 @@ pub fn canary_name(workload: &str) -> String {
 }
 
 /// What the engine needs to know of the user's Deployment and its ReplicaSets.
-pub fn observe_with(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> WorkloadObservation {
+pub fn observe_with(
+    deployment: &Deployment,
+    replica_sets: &[ReplicaSetInfo],
+) -> WorkloadObservation {
     let mut o = observe(deployment);
     if !o.rolled_out {
         o.serving = serving(deployment, replica_sets, &o.revision.revision);
@@ -38,29 +42,21 @@ pub fn observe_with(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Wor
 /// The release the Deployment's own ReplicaSets serve most, other than `current`.
 fn serving(
     deployment: &Deployment,
-    replica_sets: &[ReplicaSet],
+    replica_sets: &[ReplicaSetInfo],
     current: &str,
 ) -> Option<Revision> {
     let uid = deployment.metadata.uid.as_deref()?;
     replica_sets
         .iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid && o.controller == Some(true))
-        })
+        .filter(|rs| rs.controlled_by(uid) && rs.ready_replicas > 0)
         .filter_map(|rs| {
-            let ready = rs.status.as_ref()?.ready_replicas.unwrap_or(0);
-            let template = rs.spec.template.as_ref()?;
-            let revision = revision::of_template(template);
-            (ready > 0 && revision != current).then(|| {
+            let revision = rs.revision.clone()?;
+            (revision != current).then(|| {
                 (
-                    ready,
+                    rs.ready_replicas,
                     Revision {
                         revision,
-                        images: revision::images(template),
+                        images: rs.images.clone(),
                     },
                 )
             })
@@ -159,29 +155,13 @@ pub fn observe_canary(canary: &Deployment) -> CanaryObservation {
 /// The workload's ReplicaSet that runs `stable_revision`: the stable track.
 pub fn stable_replica_set<'a>(
     deployment: &Deployment,
-    replica_sets: &'a [ReplicaSet],
+    replica_sets: &'a [ReplicaSetInfo],
     stable_revision: &str,
-) -> Option<&'a ReplicaSet> {
+) -> Option<&'a ReplicaSetInfo> {
     let uid = deployment.metadata.uid.as_deref()?;
-    replica_sets.iter().find(|rs| {
-        let owned = rs
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == uid && o.controller == Some(true));
-        let template = rs.spec.template.as_ref();
-        owned && template.is_some_and(|t| revision::of_template(t) == stable_revision)
-    })
-}
-
-/// `pod-template-hash` of a ReplicaSet (what the stable Service selects).
-pub fn pod_template_hash(rs: &ReplicaSet) -> Option<&str> {
-    rs.metadata
-        .labels
-        .as_ref()?
-        .get(POD_TEMPLATE_HASH_LABEL)
-        .map(String::as_str)
+    replica_sets
+        .iter()
+        .find(|rs| rs.controlled_by(uid) && rs.revision.as_deref() == Some(stable_revision))
 }
 
 /// The canary Deployment for `desired`: the workload's current template plus the track
