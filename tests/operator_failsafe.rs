@@ -4,7 +4,7 @@
 
 mod operator_support;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -115,6 +115,59 @@ async fn deleting_a_rollout_after_a_rollback_puts_the_stable_template_back() {
             .iter()
             .any(|(r, n)| r == "RolloutDeleted" && n.contains("stable pod template was put back")),
         "the Deployment's events say what happened: {events:?}"
+    );
+    op.stop().await;
+}
+
+/// The operator caches no ReplicaSet templates: the hand-back reads the stable one live
+/// and puts it back only if it still is the stable release.
+#[tokio::test]
+async fn deleting_a_rollout_whose_stable_replica_set_was_edited_keeps_the_deployment_paused() {
+    let c = cluster::Cluster::start().await;
+    let ns = &unique("failsafe-rs-edit");
+    let op = Operator::start(c.client.clone(), ns).await;
+    rolled_back(&c, ns).await;
+    // A ReplicaSet's template can be edited; its pods stay as they are.
+    let sets: Api<ReplicaSet> = Api::namespaced(c.client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("app={APP}"));
+    let stable = sets
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|rs| {
+            rs.spec.template.as_ref().is_some_and(|t| {
+                t.spec.as_ref().unwrap().containers[0].image.as_deref() == Some(&*image("1.0"))
+            })
+        })
+        .expect("the stable ReplicaSet");
+    let edit = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": image("6.6-unjudged")}]}}}});
+    sets.patch(
+        &stable.name_any(),
+        &Default::default(),
+        &kube::api::Patch::Strategic(edit),
+    )
+    .await
+    .unwrap();
+
+    delete_rollout(&c.client, ns).await;
+    gone(&c.client, ns).await;
+    let d: Deployment = get(&c.client, ns, APP).await.unwrap();
+    assert_eq!(
+        d.spec.paused,
+        Some(true),
+        "nothing to put back: kept paused"
+    );
+    assert_ne!(template_image(&d), image("6.6-unjudged"));
+    only_ever(&c.client, ns, &image("1.0"), 4).await;
+    let events = c.events(ns, APP).await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "RolloutDeleted" && n.contains("stays paused")),
+        "the Deployment's events say why: {events:?}"
     );
     op.stop().await;
 }
