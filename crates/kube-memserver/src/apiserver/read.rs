@@ -186,8 +186,13 @@ pub async fn list(shared: &Shared, t: &Target, req: &Request) -> Result<Reply, A
     });
     let mut items: Vec<Value> = Vec::new();
     for o in rest.by_ref() {
+        // Labels are metadata, the same in both forms: a label-selected list (a
+        // controller's pods among thousands) copies only the objects it selects.
+        if !label.matches(o) {
+            continue;
+        }
         let o = res.present(view(&res.group, &res.plural, o.clone()));
-        if label.matches(&o) && field.matches(&o) {
+        if field.matches(&o) {
             items.push(o);
             if limit.is_some_and(|limit| items.len() > limit) {
                 break;
