@@ -8,6 +8,7 @@
 
 pub mod act;
 pub mod analysis_source;
+pub mod api_client;
 pub mod cache;
 pub mod counting;
 mod error;
@@ -27,4 +28,6 @@ pub mod webhooks;
 pub mod workload;
 
 pub use error::Error;
-pub use run::{ControllerArgs, LogFormat, RunError, client, run, run_with, run_with_client};
+pub use run::{
+    ControllerArgs, LogFormat, RunError, client, operator_client, run, run_with, run_with_client,
+};

@@ -8,7 +8,7 @@ use super::leader::{self, LeaseConfig, Lost};
 use super::metrics::{self, Metrics};
 use super::observe::http_route_resource;
 use super::reconcile::{Context, error_policy, reconcile};
-use super::{events, webhooks};
+use super::{api_client, events, webhooks};
 use crate::api::{AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -83,10 +83,14 @@ pub struct ControllerArgs {
     /// once HTTPRoutes are served the operator watches them too.
     #[arg(long, default_value = "30s", value_parser = crate::api::duration::parse_duration)]
     pub gateway_api_check_interval: Duration,
-    /// Reconciles running at once (each holds at most one request to the API server, so
-    /// this also bounds the connections to it; 0: no bound).
+    /// Reconciles running at once, per watched namespace (0: no bound).
     #[arg(long, default_value_t = 64)]
     pub max_concurrent_reconciles: u16,
+    /// Connections open to the API server at once, watches included (each watched
+    /// namespace holds 7). A request that finds none free waits for one up to the connect
+    /// timeout (30 s), then fails and is retried. 0: no bound.
+    #[arg(long, default_value_t = 100)]
+    pub max_api_connections: usize,
     /// Requests per second the operator may send to the API server (watches aside), on
     /// average; 0: no budget. Bursts up to `--api-burst` go at once.
     #[arg(long, default_value_t = 0.0)]
@@ -145,9 +149,49 @@ pub enum RunError {
     },
     #[error(transparent)]
     Leader(#[from] leader::LeaderError),
+    #[error(
+        "--max-api-connections {given} leaves no connection for requests: the watches of \
+         {scopes} namespace scope(s) hold {watches}; pass at least {needed}, or 0 for no bound"
+    )]
+    TooFewConnections {
+        given: usize,
+        scopes: usize,
+        watches: usize,
+        needed: usize,
+    },
 }
 
+/// A client with kube's defaults for `kubeconfig` (or the inferred configuration).
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
+    Ok(Client::try_from(config(kubeconfig).await?)?)
+}
+
+/// The operator's own client: at most `--max-api-connections` connections to the API
+/// server, enough of them left for requests beside the watches.
+pub async fn operator_client(args: &ControllerArgs) -> Result<Client, RunError> {
+    let max = match args.max_api_connections {
+        0 => None,
+        given => {
+            let scopes = args.namespaces.len().max(1);
+            let needed = api_client::connections_needed(scopes);
+            if given < needed {
+                return Err(RunError::TooFewConnections {
+                    given,
+                    scopes,
+                    watches: needed - api_client::REQUEST_CONNECTIONS_MIN,
+                    needed,
+                });
+            }
+            Some(given)
+        }
+    };
+    Ok(api_client::bounded(
+        config(args.kubeconfig.as_ref()).await?,
+        max,
+    )?)
+}
+
+async fn config(kubeconfig: Option<&PathBuf>) -> Result<Config, RunError> {
     crate::install_crypto_provider();
     let config = match kubeconfig {
         Some(path) => {
@@ -164,13 +208,13 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, RunError> {
         }
         None => Config::infer().await?,
     };
-    Ok(Client::try_from(config)?)
+    Ok(config)
 }
 
 /// Runs the operator with the Prometheus-backed analysis until SIGINT/SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logs(args.log_format);
-    let client = client(args.kubeconfig.as_ref()).await?;
+    let client = operator_client(&args).await?;
     let source = super::measure::PrometheusAnalysis::new(client.clone(), &args.prometheus_url)
         .batch_window(args.prometheus_batch_window);
     let (stop_tx, stop) = watch::channel(false);
@@ -215,7 +259,7 @@ pub async fn run_with(
     analysis: Arc<dyn AnalysisSource>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let client = client(args.kubeconfig.as_ref()).await?;
+    let client = operator_client(&args).await?;
     run_with_client(client, args, analysis, stop).await
 }
 

@@ -1,0 +1,209 @@
+//! The operator's connections to the API server stay within `--max-api-connections`,
+//! whatever the load, and a request that finds none free fails at the connect timeout
+//! instead of waiting for ever.
+
+use clap::Parser;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use portcullis::controller::{ControllerArgs, RunError, api_client, operator_client};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// An API server that answers every request after `delay` (`/hang`: after a minute) and
+/// counts the connections open to it.
+struct SlowServer {
+    url: String,
+    open: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl SlowServer {
+    async fn start(delay: Duration) -> SlowServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (o, p) = (open.clone(), peak.clone());
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                let o = o.clone();
+                tokio::spawn(async move {
+                    let answer =
+                        hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                            let wait = if req.uri().path() == "/hang" {
+                                Duration::from_secs(60)
+                            } else {
+                                delay
+                            };
+                            tokio::time::sleep(wait).await;
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), answer)
+                        .await;
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        SlowServer { url, open, peak }
+    }
+
+    fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{}\"}}}}]\n\
+                 users: [{{name: u, user: {{token: t}}}}]\n\
+                 contexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n",
+                self.url
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+fn args(flags: &[&str]) -> ControllerArgs {
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+    Flags::try_parse_from(["controller"].iter().chain(flags))
+        .unwrap()
+        .args
+}
+
+/// `requests` GETs at once through `client`; every one must succeed.
+async fn burst(client: &kube::Client, requests: usize) {
+    let all = (0..requests).map(|i| {
+        let client = client.clone();
+        async move {
+            let req = http::Request::get(format!("/burst/{i}"))
+                .body(vec![])
+                .unwrap();
+            client.request_text(req).await
+        }
+    });
+    for answer in futures::future::join_all(all).await {
+        answer.expect("every request of the burst is answered");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_requests_never_opens_more_connections_than_allowed() {
+    let server = SlowServer::start(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let k = server.kubeconfig(dir.path());
+    let client = operator_client(&args(&[
+        "--kubeconfig",
+        k.to_str().unwrap(),
+        "--max-api-connections",
+        "16",
+    ]))
+    .await
+    .unwrap();
+
+    burst(&client, 300).await;
+    burst(&client, 300).await;
+
+    let peak = server.peak.load(Ordering::SeqCst);
+    assert!(peak <= 16, "{peak} connections were open at once");
+    assert!(peak >= 8, "the burst used the connections it may ({peak})");
+}
+
+#[tokio::test]
+async fn without_a_bound_the_same_burst_opens_a_connection_per_request_in_flight() {
+    let server = SlowServer::start(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let k = server.kubeconfig(dir.path());
+    let client = operator_client(&args(&[
+        "--kubeconfig",
+        k.to_str().unwrap(),
+        "--max-api-connections",
+        "0",
+    ]))
+    .await
+    .unwrap();
+
+    burst(&client, 300).await;
+
+    let peak = server.peak.load(Ordering::SeqCst);
+    assert!(peak > 16, "only {peak} connections without a bound");
+}
+
+#[tokio::test]
+async fn a_request_that_finds_no_free_connection_fails_at_the_connect_timeout() {
+    let server = SlowServer::start(Duration::from_millis(10)).await;
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.connect_timeout = Some(Duration::from_secs(1));
+    let client = api_client::bounded(config, Some(1)).unwrap();
+    let held = client.clone();
+    tokio::spawn(async move {
+        let _ = held
+            .request_text(http::Request::get("/hang").body(vec![]).unwrap())
+            .await;
+    });
+    while server.open.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let started = Instant::now();
+    let waited = client
+        .request_text(http::Request::get("/version").body(vec![]).unwrap())
+        .await;
+
+    let took = started.elapsed();
+    assert!(
+        waited.is_err(),
+        "the second request had no connection to go on"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "failed after {took:?}"
+    );
+    assert_eq!(server.peak.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_bound_below_what_the_watches_hold_is_refused_before_anything_starts() {
+    let refused = operator_client(&args(&[
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+        "--namespace",
+        "payments,checkout",
+        "--max-api-connections",
+        "20",
+    ]))
+    .await;
+
+    let needed = api_client::connections_needed(2);
+    assert_eq!(needed, 22);
+    match refused {
+        Err(e @ RunError::TooFewConnections { .. }) => {
+            let said = e.to_string();
+            assert!(said.contains("--max-api-connections 20"), "{said}");
+            assert!(said.contains("at least 22"), "{said}");
+        }
+        Err(other) => panic!("expected TooFewConnections, got {other}"),
+        Ok(_) => panic!("a bound of 20 for two namespaces was accepted"),
+    }
+}
+
+#[test]
+fn the_controller_binary_says_what_bound_it_needs() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["controller", "--max-api-connections", "3"])
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pass at least 15, or 0 for no bound"), "{err}");
+}
