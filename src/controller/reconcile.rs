@@ -21,6 +21,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// Held on every Rollout so that deleting one gives traffic back to stable first.
 pub const FINALIZER: &str = "portcullis.dev/release";
@@ -43,6 +44,9 @@ pub struct Context {
     /// point of its last quarter, so thousands of Rollouts do not recheck at once.
     pub resync: Duration,
     pub jitter: Arc<Mutex<StdRng>>,
+    /// Turns to reconcile, shared by the controllers of every watched namespace, so
+    /// `--max-concurrent-reconciles` bounds them all together; `None`: no bound.
+    pub turns: Option<Arc<Semaphore>>,
 }
 
 impl Context {
@@ -55,6 +59,10 @@ impl Context {
 }
 
 pub async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _turn = match &ctx.turns {
+        Some(turns) => Some(turns.acquire().await.expect("the turns are never closed")),
+        None => None,
+    };
     let started = Instant::now();
     let ns = ro.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {
@@ -83,7 +83,7 @@ pub struct ControllerArgs {
     /// once HTTPRoutes are served the operator watches them too.
     #[arg(long, default_value = "30s", value_parser = crate::api::duration::parse_duration)]
     pub gateway_api_check_interval: Duration,
-    /// Reconciles running at once, per watched namespace (0: no bound).
+    /// Reconciles running at once, all watched namespaces together (0: no bound).
     #[arg(long, default_value_t = 64)]
     pub max_concurrent_reconciles: u16,
     /// Connections open to the API server at once, watches included (each watched
@@ -295,6 +295,8 @@ pub async fn run_with_client(
         caches: None,
         resync: args.resync_interval.max(Duration::from_secs(1)),
         jitter: Arc::new(Mutex::new(StdRng::seed_from_u64(seed()))),
+        turns: (args.max_concurrent_reconciles > 0)
+            .then(|| Arc::new(Semaphore::new(args.max_concurrent_reconciles.into()))),
     });
     let routes = has_http_routes(&client).await;
     let work = |lost: Lost| {
