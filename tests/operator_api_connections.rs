@@ -18,47 +18,106 @@ struct SlowServer {
     url: String,
     open: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    /// The `Authorization` header of every request, without repeats.
+    auth: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl SlowServer {
     async fn start(delay: Duration) -> SlowServer {
+        Self::serve(delay, None).await
+    }
+
+    /// [`SlowServer::start`] behind TLS, with the certificate in `tests/fixtures/tls`.
+    async fn start_tls(delay: Duration) -> SlowServer {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+        let cert = CertificateDer::from_pem_file(format!("{dir}/server.pem")).unwrap();
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}/server-key.pem")).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        Self::serve(
+            delay,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await
+    }
+
+    async fn serve(delay: Duration, tls: Option<tokio_rustls::TlsAcceptor>) -> SlowServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (o, p) = (open.clone(), peak.clone());
+        let auth: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>> = Default::default();
+        let a = auth.clone();
         tokio::spawn(async move {
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
                 let now = o.fetch_add(1, Ordering::SeqCst) + 1;
                 p.fetch_max(now, Ordering::SeqCst);
-                let o = o.clone();
+                let (o, tls, a) = (o.clone(), tls.clone(), a.clone());
                 tokio::spawn(async move {
-                    let answer =
-                        hyper::service::service_fn(move |req: Request<Incoming>| async move {
-                            let wait = if req.uri().path() == "/hang" {
-                                Duration::from_secs(60)
-                            } else {
-                                delay
-                            };
+                    let answer = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let said = req.headers().get("authorization");
+                        let said = said.map_or("none".into(), |v| v.to_str().unwrap().into());
+                        a.lock().unwrap().insert(said);
+                        let wait = if req.uri().path() == "/hang" {
+                            Duration::from_secs(60)
+                        } else {
+                            delay
+                        };
+                        async move {
                             tokio::time::sleep(wait).await;
                             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
-                        });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(socket), answer)
-                        .await;
+                        }
+                    });
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let io = hyper_util::rt::TokioIo::new(socket);
+                            let _ = http.serve_connection(io, answer).await;
+                        }
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(socket).await {
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                let _ = http.serve_connection(io, answer).await;
+                            }
+                        }
+                    }
                     o.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        SlowServer { url, open, peak }
+        SlowServer {
+            url,
+            open,
+            peak,
+            auth,
+        }
     }
 
     fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        self.kubeconfig_trusting(dir, None)
+    }
+
+    /// A kubeconfig for the server that trusts the certificate authority `ca` (PEM).
+    fn kubeconfig_trusting(&self, dir: &std::path::Path, ca: Option<&[u8]>) -> std::path::PathBuf {
+        use base64::Engine;
+        let ca = ca.map_or(String::new(), |pem| {
+            let data = base64::engine::general_purpose::STANDARD.encode(pem);
+            format!(", certificate-authority-data: {data}")
+        });
         let path = dir.join("kubeconfig");
         std::fs::write(
             &path,
             format!(
-                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{}\"}}}}]\n\
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{}\"{ca}}}}}]\n\
                  users: [{{name: u, user: {{token: t}}}}]\n\
                  contexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n",
                 self.url
@@ -116,6 +175,52 @@ async fn a_burst_of_requests_never_opens_more_connections_than_allowed() {
     let peak = server.peak.load(Ordering::SeqCst);
     assert!(peak <= 16, "{peak} connections were open at once");
     assert!(peak >= 8, "the burst used the connections it may ({peak})");
+    let auth = server.auth.lock().unwrap().clone();
+    assert_eq!(
+        auth,
+        ["Bearer t".to_string()].into(),
+        "the kubeconfig's token went along"
+    );
+}
+
+#[tokio::test]
+async fn over_tls_the_bound_holds_and_the_server_is_verified() {
+    let server = SlowServer::start_tls(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/ca.pem"
+    ))
+    .unwrap();
+    let trusting = server.kubeconfig_trusting(dir.path(), Some(&ca));
+    let client = operator_client(&args(&[
+        "--kubeconfig",
+        trusting.to_str().unwrap(),
+        "--max-api-connections",
+        "16",
+    ]))
+    .await
+    .unwrap();
+
+    burst(&client, 100).await;
+    let peak = server.peak.load(Ordering::SeqCst);
+    assert!(
+        (8..=16).contains(&peak),
+        "{peak} connections were open at once"
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let untrusting = server.kubeconfig_trusting(other.path(), None);
+    let client = operator_client(&args(&["--kubeconfig", untrusting.to_str().unwrap()]))
+        .await
+        .unwrap();
+    let req = http::Request::get("/version").body(vec![]).unwrap();
+    let refused = client.request_text(req).await;
+    let said = format!(
+        "{:?}",
+        refused.expect_err("a server nobody vouched for was trusted")
+    );
+    assert!(said.contains("UnknownIssuer"), "{said}");
 }
 
 #[tokio::test]
