@@ -102,10 +102,6 @@ impl SlowServer {
         }
     }
 
-    fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
-        self.kubeconfig_trusting(dir, None)
-    }
-
     /// A kubeconfig for the server that trusts the certificate authority `ca` (PEM).
     fn kubeconfig_trusting(&self, dir: &std::path::Path, ca: Option<&[u8]>) -> std::path::PathBuf {
         use base64::Engine;
@@ -139,6 +135,23 @@ fn args(flags: &[&str]) -> ControllerArgs {
         .args
 }
 
+/// The operator's client for `server`, with `--max-api-connections bound`, trusting `ca`.
+async fn client_of(
+    server: &SlowServer,
+    dir: &std::path::Path,
+    bound: &str,
+    ca: Option<&[u8]>,
+) -> kube::Client {
+    let k = server.kubeconfig_trusting(dir, ca);
+    let flags = [
+        "--kubeconfig",
+        k.to_str().unwrap(),
+        "--max-api-connections",
+        bound,
+    ];
+    operator_client(&args(&flags)).await.unwrap()
+}
+
 /// `requests` GETs at once through `client`; every one must succeed.
 async fn burst(client: &kube::Client, requests: usize) {
     let all = (0..requests).map(|i| {
@@ -159,15 +172,7 @@ async fn burst(client: &kube::Client, requests: usize) {
 async fn a_burst_of_requests_never_opens_more_connections_than_allowed() {
     let server = SlowServer::start(Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
-    let k = server.kubeconfig(dir.path());
-    let client = operator_client(&args(&[
-        "--kubeconfig",
-        k.to_str().unwrap(),
-        "--max-api-connections",
-        "16",
-    ]))
-    .await
-    .unwrap();
+    let client = client_of(&server, dir.path(), "16", None).await;
 
     burst(&client, 300).await;
     burst(&client, 300).await;
@@ -192,15 +197,7 @@ async fn over_tls_the_bound_holds_and_the_server_is_verified() {
         "/tests/fixtures/tls/ca.pem"
     ))
     .unwrap();
-    let trusting = server.kubeconfig_trusting(dir.path(), Some(&ca));
-    let client = operator_client(&args(&[
-        "--kubeconfig",
-        trusting.to_str().unwrap(),
-        "--max-api-connections",
-        "16",
-    ]))
-    .await
-    .unwrap();
+    let client = client_of(&server, dir.path(), "16", Some(&ca)).await;
 
     burst(&client, 100).await;
     let peak = server.peak.load(Ordering::SeqCst);
@@ -210,10 +207,7 @@ async fn over_tls_the_bound_holds_and_the_server_is_verified() {
     );
 
     let other = tempfile::tempdir().unwrap();
-    let untrusting = server.kubeconfig_trusting(other.path(), None);
-    let client = operator_client(&args(&["--kubeconfig", untrusting.to_str().unwrap()]))
-        .await
-        .unwrap();
+    let client = client_of(&server, other.path(), "16", None).await;
     let req = http::Request::get("/version").body(vec![]).unwrap();
     let refused = client.request_text(req).await;
     let said = format!(
@@ -227,15 +221,7 @@ async fn over_tls_the_bound_holds_and_the_server_is_verified() {
 async fn without_a_bound_the_same_burst_opens_a_connection_per_request_in_flight() {
     let server = SlowServer::start(Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
-    let k = server.kubeconfig(dir.path());
-    let client = operator_client(&args(&[
-        "--kubeconfig",
-        k.to_str().unwrap(),
-        "--max-api-connections",
-        "0",
-    ]))
-    .await
-    .unwrap();
+    let client = client_of(&server, dir.path(), "0", None).await;
 
     burst(&client, 300).await;
 
