@@ -420,6 +420,8 @@ fn seed() -> u64 {
 
 /// Every watch the controller runs feeds a cache (what reconciles read) and triggers
 /// reconciles through an index (which Rollouts name the object), never a scan.
+/// `api_client::WATCHES_PER_SCOPE` counts these watches (each holds a connection): a
+/// watch added here is one more there.
 async fn controller(
     ctx: Arc<Context>,
     ns: Option<String>,
